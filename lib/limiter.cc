@@ -1,0 +1,57 @@
+#include "lib/limiter.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace ratelimit {
+
+Limiter::Limiter(MemoryStore& memory, RemoteStore* remote, CircuitBreaker* breaker,
+                 Observer observer)
+    : memory_(memory), remote_(remote), breaker_(breaker), observer_(std::move(observer)) {}
+
+bool Limiter::using_remote() const {
+  return remote_ != nullptr && breaker_->state() == BreakerState::kClosed && remote_->connected();
+}
+
+void Limiter::Check(const LimitRequest& request, bool spend, DecisionCallback done) {
+  if (remote_ == nullptr) {
+    done(memory_.Check(request, spend));
+    return;
+  }
+  const CircuitBreaker::Admission admission = breaker_->Admit();
+  if (admission == CircuitBreaker::Admission::kRejected) {
+    done(memory_.Check(request, spend));
+    return;
+  }
+  remote_->Check(
+      request, spend,
+      [this, request, spend, admission, done = std::move(done)](absl::StatusOr<Decision> decision) {
+        if (decision.ok()) {
+          breaker_->RecordSuccess(admission);
+          done(*decision);
+          return;
+        }
+        // The caller gets an answer now, from memory; the breaker decides whether
+        // the next one tries Redis.
+        breaker_->RecordFailure(admission, decision.status().message());
+        if (observer_.on_remote_error) observer_.on_remote_error(decision.status());
+        done(memory_.Check(request, spend));
+      });
+}
+
+void Limiter::Reset(const AllowanceId& id, ResetCallback done) {
+  memory_.Reset(id);
+  if (remote_ == nullptr) {
+    done(absl::OkStatus());
+    return;
+  }
+  remote_->Reset(id, [this, done = std::move(done)](absl::Status status) {
+    if (status.ok()) return done(status);
+    if (observer_.on_remote_error) observer_.on_remote_error(status);
+    done(absl::UnavailableError(
+        absl::StrCat("cleared in memory, but not in Redis: ", status.message())));
+  });
+}
+
+}  // namespace ratelimit

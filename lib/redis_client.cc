@@ -1,0 +1,484 @@
+#include "lib/redis_client.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lib/logging.h"
+
+namespace ratelimit {
+
+struct RedisClient::Request {
+  std::vector<std::string> args;
+  Callback done;
+  ScriptId script = -1;
+  int num_keys = 0;
+  bool sent_as_eval = false;
+  // Handshake commands go out before the connection counts as ready.
+  bool internal = false;
+  // Set once `done` has run (a timeout answers before the reply arrives).
+  bool finished = false;
+  absl::Time deadline;
+  Request* older = nullptr;
+  Request* newer = nullptr;
+  bool linked = false;
+
+  void Finish(absl::StatusOr<RedisReply> result) {
+    if (finished) return;
+    finished = true;
+    Callback callback = std::move(done);
+    callback(std::move(result));
+  }
+};
+
+namespace {
+
+timeval TimevalOf(absl::Duration d) { return absl::ToTimeval(std::max(d, absl::ZeroDuration())); }
+
+RedisReply ConvertReply(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(ConvertReply(r->element[i]));
+      break;
+    default:
+      out.type = RedisReply::Type::kNil;
+      break;
+  }
+  return out;
+}
+
+void EnableLibeventThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] { evthread_use_pthreads(); });
+}
+
+}  // namespace
+
+absl::Status RedisContextError(int err, const char* errstr) {
+  const std::string detail = errstr != nullptr && errstr[0] != '\0' ? errstr : "no detail";
+  switch (err) {
+    case 0:
+      return absl::UnavailableError("redis: connection closed");
+    case REDIS_ERR_IO:
+      return absl::UnavailableError(absl::StrCat("redis: I/O error: ", detail));
+    case REDIS_ERR_EOF:
+      return absl::UnavailableError("redis: server closed the connection");
+    case REDIS_ERR_PROTOCOL:
+      return absl::UnavailableError(absl::StrCat("redis: protocol error: ", detail));
+    default:
+      return absl::UnavailableError(absl::StrCat("redis: ", detail));
+  }
+}
+
+absl::Status RedisReplyError(const RedisReply& reply) {
+  if (reply.type != RedisReply::Type::kError) return absl::OkStatus();
+  if (absl::StartsWith(reply.str, "WRONGPASS") || absl::StartsWith(reply.str, "NOAUTH") ||
+      absl::StartsWith(reply.str, "ERR invalid password") ||
+      absl::StartsWith(reply.str, "ERR AUTH")) {
+    return absl::PermissionDeniedError(absl::StrCat("redis rejected the login: ", reply.str));
+  }
+  return absl::InternalError(absl::StrCat("redis replied with an error: ", reply.str));
+}
+
+RedisClient::RedisClient(Options options)
+    : options_(std::move(options)), backoff_(options_.min_backoff) {
+  EnableLibeventThreads();
+  base_ = event_base_new();
+  wake_event_ = event_new(base_, -1, 0, &RedisClient::OnWake, this);
+  tick_event_ = event_new(base_, -1, EV_PERSIST, &RedisClient::OnTick, this);
+  reconnect_event_ = evtimer_new(base_, &RedisClient::OnReconnectTimer, this);
+}
+
+RedisClient::~RedisClient() {
+  Stop();
+  event_free(reconnect_event_);
+  event_free(tick_event_);
+  event_free(wake_event_);
+  event_base_free(base_);
+}
+
+RedisClient::ScriptId RedisClient::RegisterScript(std::string body) {
+  script_bodies_.push_back(std::move(body));
+  script_shas_.emplace_back();
+  return static_cast<ScriptId>(script_bodies_.size() - 1);
+}
+
+void RedisClient::Start() {
+  started_ = true;
+  // Timeouts are checked on a tick: a tenth of the timeout keeps the overshoot small.
+  const absl::Duration tick =
+      std::clamp(options_.command_timeout / 10, absl::Milliseconds(1), absl::Milliseconds(20));
+  const timeval tv = TimevalOf(tick);
+  evtimer_add(tick_event_, &tv);
+  Connect();
+  loop_ = std::thread([this] { event_base_dispatch(base_); });
+}
+
+void RedisClient::Stop() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  if (started_) {
+    // The loop sees stopped_ on its next wake, fails what it holds and exits.
+    event_active(wake_event_, EV_READ, 0);
+    loop_.join();
+  } else {
+    DrainQueue();
+  }
+}
+
+void RedisClient::Command(std::vector<std::string> args, Callback done) {
+  auto request = std::make_unique<Request>();
+  request->args = std::move(args);
+  request->done = std::move(done);
+  Enqueue(std::move(request));
+}
+
+void RedisClient::Eval(ScriptId script, int num_keys, std::vector<std::string> keys_and_args,
+                       Callback done) {
+  auto request = std::make_unique<Request>();
+  request->args = std::move(keys_and_args);
+  request->done = std::move(done);
+  request->script = script;
+  request->num_keys = num_keys;
+  Enqueue(std::move(request));
+}
+
+void RedisClient::Enqueue(std::unique_ptr<Request> request) {
+  bool wake = false;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (!stopped_) {
+      wake = queue_.empty();
+      queue_.push_back(std::move(request));
+    }
+  }
+  if (request != nullptr) {
+    request->Finish(absl::UnavailableError("redis: client stopped"));
+    return;
+  }
+  // One wake-up serves every command queued before the loop drains.
+  if (wake) event_active(wake_event_, EV_READ, 0);
+}
+
+void RedisClient::OnWake(int, short, void* arg) {
+  auto* self = static_cast<RedisClient*>(arg);
+  bool stopped;
+  {
+    absl::MutexLock lock(&self->queue_mu_);
+    stopped = self->stopped_;
+  }
+  if (!stopped) {
+    self->DrainQueue();
+    return;
+  }
+
+  // Stop: free the connection (hiredis answers its pending callbacks with no reply), fail
+  // the queue, leave the loop.
+  self->stopping_ = true;
+  evtimer_del(self->reconnect_event_);
+  evtimer_del(self->tick_event_);
+  if (redisAsyncContext* context = std::exchange(self->context_, nullptr)) redisAsyncFree(context);
+  self->connected_.store(false, std::memory_order_release);
+  self->DrainQueue();
+  event_base_loopbreak(self->base_);
+}
+
+void RedisClient::DrainQueue() {
+  std::vector<std::unique_ptr<Request>> batch;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    batch.swap(queue_);
+  }
+  for (auto& request : batch) {
+    if (stopping_ || !started_) {
+      request->Finish(absl::UnavailableError("redis: client stopped"));
+    } else {
+      Dispatch(std::move(request));
+    }
+  }
+}
+
+void RedisClient::Dispatch(std::unique_ptr<Request> request) {
+  if (context_ == nullptr || (state_ != ConnState::kReady && !request->internal)) {
+    request->Finish(absl::UnavailableError(
+        last_problem_.empty() ? "redis: not connected"
+                              : absl::StrCat("redis: not connected: ", last_problem_)));
+    return;
+  }
+
+  // Assemble argv without copying the arguments.
+  absl::InlinedVector<const char*, 12> argv;
+  absl::InlinedVector<size_t, 12> lengths;
+  std::string num_keys;
+  if (request->script >= 0) {
+    const bool eval = request->sent_as_eval || script_shas_[request->script].empty();
+    request->sent_as_eval = eval;
+    const std::string& script =
+        eval ? script_bodies_[request->script] : script_shas_[request->script];
+    num_keys = absl::StrCat(request->num_keys);
+    argv.push_back(eval ? "EVAL" : "EVALSHA");
+    lengths.push_back(eval ? 4 : 7);
+    argv.push_back(script.data());
+    lengths.push_back(script.size());
+    argv.push_back(num_keys.data());
+    lengths.push_back(num_keys.size());
+  }
+  for (const std::string& arg : request->args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+
+  Request* raw = request.get();
+  if (redisAsyncCommandArgv(context_, &RedisClient::OnReply, raw, static_cast<int>(argv.size()),
+                            argv.data(), lengths.data()) != REDIS_OK) {
+    request->Finish(absl::UnavailableError("redis: connection is closing"));
+    return;
+  }
+  request.release();  // hiredis owns it until OnReply.
+  raw->deadline = absl::Now() + options_.command_timeout;
+  LinkPending(raw);
+}
+
+void RedisClient::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  std::unique_ptr<Request> request(static_cast<Request*>(privdata));
+  self->UnlinkPending(request.get());
+  if (request->finished) return;
+  if (reply == nullptr) {
+    request->Finish(RedisContextError(ac->err, ac->errstr));
+    return;
+  }
+  RedisReply converted = ConvertReply(static_cast<redisReply*>(reply));
+
+  // The script cache is gone (SCRIPT FLUSH, or a restart that lost it): send the body, which
+  // also caches it again. This is not a failure of Redis.
+  if (converted.type == RedisReply::Type::kError && request->script >= 0 &&
+      !request->sent_as_eval && absl::StartsWith(converted.str, "NOSCRIPT")) {
+    request->sent_as_eval = true;
+    self->Dispatch(std::move(request));
+    return;
+  }
+  request->Finish(std::move(converted));
+}
+
+void RedisClient::LinkPending(Request* request) {
+  request->older = pending_tail_;
+  request->newer = nullptr;
+  if (pending_tail_ != nullptr)
+    pending_tail_->newer = request;
+  else
+    pending_head_ = request;
+  pending_tail_ = request;
+  request->linked = true;
+}
+
+void RedisClient::UnlinkPending(Request* request) {
+  if (!request->linked) return;
+  if (request->older != nullptr)
+    request->older->newer = request->newer;
+  else
+    pending_head_ = request->newer;
+  if (request->newer != nullptr)
+    request->newer->older = request->older;
+  else
+    pending_tail_ = request->older;
+  request->linked = false;
+}
+
+void RedisClient::ExpireRequests(absl::Time now) {
+  // The request stays with hiredis, which frees it when the late reply (or the disconnect)
+  // arrives; only its callback runs now.
+  while (pending_head_ != nullptr && pending_head_->deadline <= now) {
+    Request* request = pending_head_;
+    UnlinkPending(request);
+    request->Finish(absl::DeadlineExceededError(
+        absl::StrCat("redis: no reply within ", absl::FormatDuration(options_.command_timeout))));
+  }
+}
+
+void RedisClient::OnTick(int, short, void* arg) {
+  auto* self = static_cast<RedisClient*>(arg);
+  const absl::Time now = absl::Now();
+  self->ExpireRequests(now);
+  if ((self->state_ == ConnState::kConnecting || self->state_ == ConnState::kHandshaking) &&
+      now > self->connect_deadline_) {
+    self->HandshakeFailed(absl::DeadlineExceededError(absl::StrCat(
+        "redis: could not connect within ", absl::FormatDuration(self->options_.connect_timeout))));
+  }
+}
+
+void RedisClient::Connect() {
+  if (stopping_) return;
+  const RedisEndpoint& endpoint = options_.endpoint;
+  redisAsyncContext* context = redisAsyncConnect(endpoint.host.c_str(), endpoint.port);
+  if (context == nullptr) {
+    ReportProblem(absl::ResourceExhaustedError("redis: cannot allocate a connection"));
+    ScheduleReconnect();
+    return;
+  }
+  if (context->err != 0) {
+    ReportProblem(RedisContextError(context->err, context->errstr));
+    redisAsyncFree(context);
+    ScheduleReconnect();
+    return;
+  }
+  context->data = this;
+  redisLibeventAttach(context, base_);
+  redisAsyncSetConnectCallback(context, &RedisClient::OnConnect);
+  redisAsyncSetDisconnectCallback(context, &RedisClient::OnDisconnect);
+  context_ = context;
+  state_ = ConnState::kConnecting;
+  connect_deadline_ = absl::Now() + options_.connect_timeout;
+}
+
+void RedisClient::OnConnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  if (self->context_ != ac) return;
+  if (status != REDIS_OK) {
+    // hiredis frees the context after this callback.
+    self->context_ = nullptr;
+    self->ConnectionGone(RedisContextError(ac->err, ac->errstr));
+    return;
+  }
+  self->Handshake();
+}
+
+void RedisClient::Handshake() {
+  state_ = ConnState::kHandshaking;
+
+  // Log in, select the database and load every script, pipelined; the connection is ready
+  // when the last reply is good.
+  std::vector<std::vector<std::string>> commands;
+  const RedisEndpoint& endpoint = options_.endpoint;
+  if (!endpoint.password.empty()) {
+    if (endpoint.username.empty())
+      commands.push_back({"AUTH", endpoint.password});
+    else
+      commands.push_back({"AUTH", endpoint.username, endpoint.password});
+  }
+  if (endpoint.db != 0) commands.push_back({"SELECT", absl::StrCat(endpoint.db)});
+  for (const std::string& body : script_bodies_) commands.push_back({"SCRIPT", "LOAD", body});
+  commands.push_back({"PING"});
+
+  auto remaining = std::make_shared<size_t>(commands.size());
+  auto failed = std::make_shared<bool>(false);
+  redisAsyncContext* context = context_;
+  size_t script_index = 0;
+  for (auto& args : commands) {
+    const bool is_script = args[0] == "SCRIPT";
+    const int script = is_script ? static_cast<int>(script_index++) : -1;
+    auto request = std::make_unique<Request>();
+    request->internal = true;
+    request->args = std::move(args);
+    request->done = [this, context, remaining, failed, script](absl::StatusOr<RedisReply> reply) {
+      if (*failed || context_ != context) return;
+      absl::Status status = reply.ok() ? RedisReplyError(*reply) : reply.status();
+      if (!status.ok()) {
+        *failed = true;
+        HandshakeFailed(status);
+        return;
+      }
+      if (script >= 0) script_shas_[script] = reply->str;
+      if (--*remaining > 0) return;
+
+      state_ = ConnState::kReady;
+      backoff_ = options_.min_backoff;
+      last_problem_.clear();
+      connected_.store(true, std::memory_order_release);
+      spdlog::info("redis connected to {}", RedactedUrl(options_.endpoint));
+    };
+    Dispatch(std::move(request));
+  }
+}
+
+void RedisClient::HandshakeFailed(const absl::Status& status) {
+  redisAsyncContext* context = std::exchange(context_, nullptr);
+  ConnectionGone(status);
+  if (context == nullptr) return;
+  // This may run inside a hiredis callback, where the context must not be freed: free it from
+  // the loop once the callback has returned.
+  event_base_once(
+      base_, -1, EV_TIMEOUT,
+      [](int, short, void* arg) { redisAsyncFree(static_cast<redisAsyncContext*>(arg)); }, context,
+      nullptr);
+}
+
+void RedisClient::OnDisconnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  if (self->context_ != ac) return;  // Already given up on.
+  self->context_ = nullptr;
+  self->ConnectionGone(status == REDIS_OK ? absl::UnavailableError("redis: disconnected")
+                                          : RedisContextError(ac->err, ac->errstr));
+}
+
+void RedisClient::ConnectionGone(const absl::Status& status) {
+  const bool was_ready = state_ == ConnState::kReady;
+  state_ = ConnState::kDisconnected;
+  connected_.store(false, std::memory_order_release);
+  if (stopping_) return;
+  if (was_ready) {
+    spdlog::warn("redis connection to {} lost: {}", RedactedUrl(options_.endpoint),
+                 status.message());
+    last_problem_ = std::string(status.message());
+  } else {
+    ReportProblem(status);
+  }
+  ScheduleReconnect();
+}
+
+void RedisClient::ReportProblem(const absl::Status& status) {
+  // Retries repeat the same failure; say it once, and again only when it changes.
+  if (status.message() == last_problem_) return;
+  last_problem_ = std::string(status.message());
+  spdlog::warn("redis at {} unavailable: {}", RedactedUrl(options_.endpoint), status.message());
+}
+
+void RedisClient::ScheduleReconnect() {
+  if (stopping_ || reconnect_scheduled_) return;
+  reconnect_scheduled_ = true;
+  const timeval tv = TimevalOf(backoff_);
+  evtimer_add(reconnect_event_, &tv);
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+}
+
+void RedisClient::OnReconnectTimer(int, short, void* arg) {
+  auto* self = static_cast<RedisClient*>(arg);
+  self->reconnect_scheduled_ = false;
+  self->Connect();
+}
+
+}  // namespace ratelimit

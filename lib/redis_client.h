@@ -1,0 +1,141 @@
+#ifndef RATELIMIT_LIB_REDIS_CLIENT_H_
+#define RATELIMIT_LIB_REDIS_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "lib/redis_url.h"
+
+struct event;
+struct event_base;
+struct redisAsyncContext;
+
+namespace ratelimit {
+
+// A Redis reply, owned. Error replies are values too: what they mean is the caller's business.
+struct RedisReply {
+  enum class Type { kNil, kInteger, kString, kStatus, kError, kArray };
+  Type type = Type::kNil;
+  int64_t integer = 0;
+  std::string str;
+  std::vector<RedisReply> elements;
+};
+
+// One pipelined connection to Redis, driven by hiredis's asynchronous API on an event loop of
+// its own, so that no caller's thread ever waits on Redis. Commands from all threads are queued
+// and written to the socket together; each gets its reply, or a failure after the command
+// timeout. A lost connection is re-established with backoff; until it is, commands fail at once.
+//
+// Thread-safe. Callbacks run on the client's event-loop thread and must not block.
+class RedisClient {
+ public:
+  struct Options {
+    RedisEndpoint endpoint;
+    absl::Duration command_timeout = absl::Milliseconds(100);
+    absl::Duration connect_timeout = absl::Seconds(1);
+    absl::Duration min_backoff = absl::Milliseconds(50);
+    absl::Duration max_backoff = absl::Seconds(2);
+  };
+
+  // Failures: DeadlineExceeded for a timeout, Unavailable when there is no connection.
+  using Callback = std::function<void(absl::StatusOr<RedisReply>)>;
+  using ScriptId = int;
+
+  explicit RedisClient(Options options);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Registers a Lua script to load on every connection. Call before Start().
+  ScriptId RegisterScript(std::string body);
+
+  // Starts the event loop and the first connection attempt.
+  void Start();
+  // Fails every queued command with Unavailable and stops the loop. Idempotent.
+  void Stop();
+
+  // Sends a command. `done` runs exactly once: on the loop thread, or on the caller's thread
+  // when the client is stopped.
+  void Command(std::vector<std::string> args, Callback done);
+
+  // Runs a registered script with EVALSHA; a NOSCRIPT reply (after SCRIPT FLUSH, or a Redis
+  // restarted empty) sends the body with EVAL instead, invisibly to the caller. `keys_and_args`
+  // holds the `num_keys` keys followed by the arguments.
+  void Eval(ScriptId script, int num_keys, std::vector<std::string> keys_and_args, Callback done);
+
+  // True while a connection is established and logged in.
+  bool connected() const { return connected_.load(std::memory_order_acquire); }
+
+ private:
+  struct Request;
+  enum class ConnState { kDisconnected, kConnecting, kHandshaking, kReady };
+
+  // Everything below runs on the loop thread.
+  static void OnWake(int fd, short what, void* arg);
+  static void OnTick(int fd, short what, void* arg);
+  static void OnReconnectTimer(int fd, short what, void* arg);
+  static void OnConnect(const redisAsyncContext* ac, int status);
+  static void OnDisconnect(const redisAsyncContext* ac, int status);
+  static void OnReply(redisAsyncContext* ac, void* reply, void* privdata);
+
+  void Enqueue(std::unique_ptr<Request> request);
+  void DrainQueue();
+  void Dispatch(std::unique_ptr<Request> request);
+  void Connect();
+  void Handshake();
+  void HandshakeFailed(const absl::Status& status);
+  void ConnectionGone(const absl::Status& status);
+  void ScheduleReconnect();
+  void ExpireRequests(absl::Time now);
+  void LinkPending(Request* request);
+  void UnlinkPending(Request* request);
+  void ReportProblem(const absl::Status& status);
+
+  const Options options_;
+  std::vector<std::string> script_bodies_;
+  std::vector<std::string> script_shas_;  // Filled by SCRIPT LOAD; loop thread only.
+
+  event_base* base_ = nullptr;
+  event* wake_event_ = nullptr;
+  event* tick_event_ = nullptr;
+  event* reconnect_event_ = nullptr;
+  std::thread loop_;
+
+  absl::Mutex queue_mu_;
+  std::vector<std::unique_ptr<Request>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopped_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool started_ = false;
+
+  // Loop thread only.
+  redisAsyncContext* context_ = nullptr;
+  ConnState state_ = ConnState::kDisconnected;
+  absl::Time connect_deadline_;
+  absl::Duration backoff_;
+  bool reconnect_scheduled_ = false;
+  bool stopping_ = false;
+  std::string last_problem_;
+  // Commands sent and not yet answered, oldest first. Since every command gets the same timeout,
+  // the oldest also expires first.
+  Request* pending_head_ = nullptr;
+  Request* pending_tail_ = nullptr;
+
+  std::atomic<bool> connected_{false};
+};
+
+// The single place that turns a failed Redis call into a status: hiredis's context error codes,
+// timeouts and error replies.
+absl::Status RedisContextError(int err, const char* errstr);
+absl::Status RedisReplyError(const RedisReply& reply);
+
+}  // namespace ratelimit
+
+#endif  // RATELIMIT_LIB_REDIS_CLIENT_H_

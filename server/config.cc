@@ -1,0 +1,204 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+
+ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "Address the gRPC service listens on.");
+ABSL_FLAG(std::string, redis, "",
+          "Redis URL, redis://[:password@]host:port[/db]. Empty: memory mode, no Redis.");
+ABSL_FLAG(std::string, redis_prefix, "ratelimit:", "Prefix of every Redis key the service writes.");
+ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(100),
+          "Longest wait for a Redis reply before the check is answered from memory.");
+ABSL_FLAG(int32_t, breaker_failure_threshold, 5,
+          "Consecutive Redis failures that open the circuit breaker.");
+ABSL_FLAG(absl::Duration, breaker_open_duration, absl::Seconds(10),
+          "How long the breaker stays open before probing Redis again.");
+ABSL_FLAG(int32_t, breaker_half_open_probes, 1,
+          "Checks let through to Redis at once while the breaker is half-open.");
+ABSL_FLAG(int64_t, memory_store_max_size, 10000,
+          "Most allowances the in-memory store holds; the least recently used gives way.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "On SIGTERM or SIGINT, how long calls in flight may take to finish.");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off.");
+
+namespace ratelimit {
+namespace {
+
+constexpr absl::string_view kEnvPrefix = "RATELIMIT_";
+
+// The flags this file defines, by name, in the order --help lists them.
+const std::vector<std::string>& FlagNames() {
+  static const auto* names = new std::vector<std::string>{
+      "grpc_address",
+      "redis",
+      "redis_prefix",
+      "redis_timeout",
+      "breaker_failure_threshold",
+      "breaker_open_duration",
+      "breaker_half_open_probes",
+      "memory_store_max_size",
+      "shutdown_grace",
+      "log_level",
+  };
+  return *names;
+}
+
+std::string Dashed(absl::string_view name) { return absl::StrReplaceAll(name, {{"_", "-"}}); }
+
+std::string EnvName(absl::string_view name) {
+  return absl::StrCat(kEnvPrefix, absl::AsciiStrToUpper(name));
+}
+
+absl::Status SetFlag(absl::string_view name, absl::string_view value, absl::string_view origin) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr ||
+      std::find(FlagNames().begin(), FlagNames().end(), name) == FlagNames().end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown flag --", Dashed(name)));
+  }
+  std::string error;
+  if (!flag->ParseFrom(value, &error)) {
+    // The value is not repeated: it may be a URL with a password in it.
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", Dashed(name), " (from ", origin, "): invalid value: ", error));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FlagError(absl::string_view name, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": ", what));
+}
+
+absl::StatusOr<ServerConfig> Validate() {
+  ServerConfig config;
+  config.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  if (config.grpc_address.empty() || config.grpc_address.rfind(':') == std::string::npos) {
+    return FlagError("grpc_address", "must be host:port");
+  }
+
+  const std::string redis = absl::GetFlag(FLAGS_redis);
+  if (!redis.empty()) {
+    absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(redis);
+    if (!endpoint.ok()) return FlagError("redis", endpoint.status().message());
+    config.redis = *endpoint;
+  }
+  config.redis_prefix = absl::GetFlag(FLAGS_redis_prefix);
+
+  config.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);
+  if (config.redis_timeout <= absl::ZeroDuration() || config.redis_timeout > absl::Minutes(1)) {
+    return FlagError("redis_timeout", "must be more than 0 and at most 1m");
+  }
+
+  config.breaker.failure_threshold = absl::GetFlag(FLAGS_breaker_failure_threshold);
+  if (config.breaker.failure_threshold < 1) {
+    return FlagError("breaker_failure_threshold", "must be at least 1");
+  }
+  config.breaker.open_duration = absl::GetFlag(FLAGS_breaker_open_duration);
+  if (config.breaker.open_duration <= absl::ZeroDuration() ||
+      config.breaker.open_duration > absl::Hours(1)) {
+    return FlagError("breaker_open_duration", "must be more than 0 and at most 1h");
+  }
+  config.breaker.half_open_probes = absl::GetFlag(FLAGS_breaker_half_open_probes);
+  if (config.breaker.half_open_probes < 1) {
+    return FlagError("breaker_half_open_probes", "must be at least 1");
+  }
+
+  config.memory_store_max_size = absl::GetFlag(FLAGS_memory_store_max_size);
+  if (config.memory_store_max_size < 1 || config.memory_store_max_size > 100'000'000) {
+    return FlagError("memory_store_max_size", "must be from 1 to 100000000");
+  }
+
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  if (config.shutdown_grace < absl::ZeroDuration() || config.shutdown_grace > absl::Minutes(10)) {
+    return FlagError("shutdown_grace", "must be from 0 to 10m");
+  }
+
+  config.log_level = absl::GetFlag(FLAGS_log_level);
+  static const auto* levels =
+      new std::vector<std::string>{"trace", "debug", "info", "warn", "error", "off"};
+  if (std::find(levels->begin(), levels->end(), config.log_level) == levels->end()) {
+    return FlagError("log_level", "must be one of trace, debug, info, warn, error, off");
+  }
+  return config;
+}
+
+}  // namespace
+
+bool WantsHelp(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h" || arg == "-help" || arg == "--helpfull") return true;
+    if (arg == "--") break;
+  }
+  return false;
+}
+
+absl::StatusOr<ServerConfig> LoadServerConfig(
+    const std::vector<std::string>& args, const std::function<const char*(const char*)>& getenv) {
+  // Environment first, so the command line can override it.
+  for (const std::string& name : FlagNames()) {
+    const std::string env = EnvName(name);
+    if (const char* value = getenv(env.c_str()); value != nullptr) {
+      if (absl::Status s = SetFlag(name, value, env); !s.ok()) return s;
+    }
+  }
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::StartsWith(arg, "-") || arg == "-" || arg == "--") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", arg, "': every setting is a --flag"));
+    }
+    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
+    std::string name;
+    std::string value;
+    if (size_t eq = arg.find('='); eq != absl::string_view::npos) {
+      name = std::string(arg.substr(0, eq));
+      value = std::string(arg.substr(eq + 1));
+    } else {
+      name = std::string(arg);
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("--", arg, ": missing value"));
+      }
+      value = args[++i];
+    }
+    absl::StrReplaceAll({{"-", "_"}}, &name);
+    if (absl::Status s = SetFlag(name, value, "command line"); !s.ok()) return s;
+  }
+  return Validate();
+}
+
+std::string ServerUsage() {
+  std::string out =
+      "ratelimit-server: answers whether a key may spend part of its allowance now.\n\n"
+      "Usage: ratelimit-server [--flag=value ...]\n"
+      "Every flag can also be set through its environment variable; the command line wins.\n\n";
+  for (const std::string& name : FlagNames()) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    absl::StrAppend(&out, "  --", Dashed(name), " (default: \"", flag->DefaultValue(), "\", env ",
+                    EnvName(name), ")\n      ", flag->Help(), "\n");
+  }
+  return out;
+}
+
+std::string DescribeConfig(const ServerConfig& config) {
+  return absl::StrCat("grpc_address=", config.grpc_address,
+                      " redis=", config.redis ? RedactedUrl(*config.redis) : "none (memory mode)",
+                      " redis_prefix=", config.redis_prefix,
+                      " redis_timeout=", absl::FormatDuration(config.redis_timeout),
+                      " breaker_failure_threshold=", config.breaker.failure_threshold,
+                      " breaker_open_duration=", absl::FormatDuration(config.breaker.open_duration),
+                      " breaker_half_open_probes=", config.breaker.half_open_probes,
+                      " memory_store_max_size=", config.memory_store_max_size,
+                      " shutdown_grace=", absl::FormatDuration(config.shutdown_grace),
+                      " log_level=", config.log_level);
+}
+
+}  // namespace ratelimit

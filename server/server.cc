@@ -1,0 +1,73 @@
+#include "server/server.h"
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server_builder.h"
+#include "lib/logging.h"
+
+namespace ratelimit {
+namespace {
+
+std::unique_ptr<RedisClient> MakeRedisClient(const ServerConfig& config) {
+  if (!config.redis) return nullptr;
+  RedisClient::Options options;
+  options.endpoint = *config.redis;
+  options.command_timeout = config.redis_timeout;
+  return std::make_unique<RedisClient>(options);
+}
+
+}  // namespace
+
+RateLimitServer::RateLimitServer(const ServerConfig& config)
+    : config_(config),
+      memory_(clock_, MemoryStore::Options{.max_entries = config.memory_store_max_size}),
+      breaker_("redis", config.breaker, clock_),
+      redis_client_(MakeRedisClient(config)),
+      redis_store_(redis_client_ ? std::make_unique<RedisStore>(
+                                       *redis_client_, RedisStore::Options{config.redis_prefix})
+                                 : nullptr),
+      limiter_(memory_, redis_store_.get(), &breaker_),
+      service_(limiter_) {}
+
+RateLimitServer::~RateLimitServer() {
+  if (grpc_server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+absl::Status RateLimitServer::Start() {
+  // Redis first, so that a server whose Redis is down still starts, answering from memory.
+  if (redis_client_ != nullptr) redis_client_->Start();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.grpc_address, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(&service_);
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    grpc_server_.reset();
+    if (redis_client_ != nullptr) redis_client_->Stop();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.grpc_address, " (in use, or not an address)"));
+  }
+  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("serving gRPC on {} (port {})", config_.grpc_address, port_);
+  return absl::OkStatus();
+}
+
+void RateLimitServer::Shutdown(absl::Duration grace) {
+  if (grpc_server_ == nullptr) return;
+  service_.SetServing(false);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  spdlog::info("shutting down: finishing calls in flight for up to {}",
+               absl::FormatDuration(grace));
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  grpc_server_->Wait();
+  grpc_server_.reset();
+  // Calls waiting on Redis are answered from memory within the Redis timeout, so by now none
+  // is left; stopping the client fails anything that is.
+  if (redis_client_ != nullptr) redis_client_->Stop();
+  spdlog::info("shutdown complete");
+}
+
+}  // namespace ratelimit

@@ -1,0 +1,52 @@
+#ifndef RATELIMIT_SERVER_SERVER_H_
+#define RATELIMIT_SERVER_SERVER_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "lib/circuit_breaker.h"
+#include "lib/clock.h"
+#include "lib/limiter.h"
+#include "lib/memory_store.h"
+#include "lib/redis_client.h"
+#include "lib/redis_store.h"
+#include "server/config.h"
+#include "server/service.h"
+
+namespace ratelimit {
+
+// The whole service: stores, breaker, limiter and the gRPC server, wired from a config.
+// Start() once, then Shutdown() once; both from the same thread.
+class RateLimitServer {
+ public:
+  explicit RateLimitServer(const ServerConfig& config);
+  ~RateLimitServer();
+
+  // Binds and starts serving. Fails when the address cannot be bound.
+  absl::Status Start();
+
+  // Stops taking calls, lets those in flight finish within `grace`, then cancels the rest and
+  // stops Redis.
+  void Shutdown(absl::Duration grace);
+
+  // The port the gRPC server bound (useful with port 0).
+  int port() const { return port_; }
+
+ private:
+  const ServerConfig config_;
+  SystemClock clock_;
+  MemoryStore memory_;
+  CircuitBreaker breaker_;
+  std::unique_ptr<RedisClient> redis_client_;
+  std::unique_ptr<RedisStore> redis_store_;
+  Limiter limiter_;
+  RateLimitServiceImpl service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+};
+
+}  // namespace ratelimit
+
+#endif  // RATELIMIT_SERVER_SERVER_H_
