@@ -142,7 +142,13 @@ bool WantsHelp(const std::vector<std::string>& args) {
 
 absl::StatusOr<ServerConfig> LoadServerConfig(
     const std::vector<std::string>& args, const std::function<const char*(const char*)>& getenv) {
-  // Environment first, so the command line can override it.
+  // Start from the defaults, so that loading twice gives the same answer; then the environment,
+  // so that the command line can override it.
+  for (const std::string& name : FlagNames()) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    std::string ignored;
+    flag->ParseFrom(flag->DefaultValue(), &ignored);
+  }
   for (const std::string& name : FlagNames()) {
     const std::string env = EnvName(name);
     if (const char* value = getenv(env.c_str()); value != nullptr) {
