@@ -57,15 +57,19 @@ absl::Status RateLimitServer::Start() {
 
 void RateLimitServer::Shutdown(absl::Duration grace) {
   if (grpc_server_ == nullptr) return;
-  service_.SetServing(false);
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
-  spdlog::info("shutting down: finishing calls in flight for up to {}",
+  spdlog::info("shutting down: refusing new calls, finishing those in flight for up to {}",
                absl::FormatDuration(grace));
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // The service drains its own calls: gRPC's Shutdown(deadline) can wait out the whole
+  // deadline for a connection that has just finished a call, even with nothing in flight.
+  const int64_t unfinished = service_.Drain(grace);
+  if (unfinished > 0)
+    spdlog::warn("{} calls still in flight after the grace; cancelling", unfinished);
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now()));
   grpc_server_->Wait();
   grpc_server_.reset();
-  // Calls waiting on Redis are answered from memory within the Redis timeout, so by now none
-  // is left; stopping the client fails anything that is.
+  // Calls waiting on Redis are answered within the Redis timeout, so none should be left;
+  // stopping the client answers anything that is.
   if (redis_client_ != nullptr) redis_client_->Stop();
   spdlog::info("shutdown complete");
 }

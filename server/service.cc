@@ -12,6 +12,12 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+const grpc::Status& ShuttingDown() {
+  static const auto* status =
+      new grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+  return *status;
+}
+
 WireDuration FromProto(bool present, const google::protobuf::Duration& d) {
   return WireDuration{present, d.seconds(), d.nanos()};
 }
@@ -54,6 +60,20 @@ pb::BreakerState ToProto(BreakerState state) {
 
 RateLimitServiceImpl::RateLimitServiceImpl(Limiter& limiter) : limiter_(limiter) {}
 
+bool RateLimitServiceImpl::BeginCall() {
+  in_flight_.fetch_add(1);
+  if (!draining_.load()) return true;
+  in_flight_.fetch_sub(1);
+  return false;
+}
+
+int64_t RateLimitServiceImpl::Drain(absl::Duration grace) {
+  draining_.store(true);
+  const absl::Time deadline = absl::Now() + grace;
+  while (in_flight_.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  return in_flight_.load();
+}
+
 grpc::ServerUnaryReactor* RateLimitServiceImpl::Check(grpc::CallbackServerContext* context,
                                                       const pb::CheckRequest* request,
                                                       pb::CheckResponse* response) {
@@ -81,10 +101,15 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Decide(grpc::CallbackServerConte
     reactor->Finish(ToGrpc(s));
     return reactor;
   }
+  if (!BeginCall()) {
+    reactor->Finish(ShuttingDown());
+    return reactor;
+  }
   // The request message outlives the reactor's Finish, so the key's bytes stay valid.
-  limiter_.Check(*limit_request, spend, [reactor, response](const Decision& decision) {
+  limiter_.Check(*limit_request, spend, [this, reactor, response](const Decision& decision) {
     FillResponse(decision, response);
     reactor->Finish(grpc::Status::OK);
+    EndCall();
   });
   return reactor;
 }
@@ -104,13 +129,20 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Reset(grpc::CallbackServerContex
     reactor->Finish(ToGrpc(s));
     return reactor;
   }
-  limiter_.Reset(*id, [reactor](absl::Status status) { reactor->Finish(ToGrpc(status)); });
+  if (!BeginCall()) {
+    reactor->Finish(ShuttingDown());
+    return reactor;
+  }
+  limiter_.Reset(*id, [this, reactor](absl::Status status) {
+    reactor->Finish(ToGrpc(status));
+    EndCall();
+  });
   return reactor;
 }
 
 pb::HealthSummary RateLimitServiceImpl::Health() const {
   pb::HealthSummary health;
-  health.set_serving(serving_.load());
+  health.set_serving(!draining_.load());
   health.set_backend(limiter_.using_remote() ? "redis" : "memory");
   health.set_redis_connected(limiter_.remote_connected());
   health.set_breaker_state(ToProto(limiter_.breaker()->state()));

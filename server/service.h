@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "absl/time/time.h"
 #include "lib/limiter.h"
 #include "ratelimit/v1/ratelimit.grpc.pb.h"
 
@@ -27,8 +28,9 @@ class RateLimitServiceImpl final : public ratelimit::v1::RateLimitService::Callb
                                       const ratelimit::v1::GetHealthRequest* request,
                                       ratelimit::v1::HealthSummary* response) override;
 
-  // Called when shutdown begins: health reports not serving from then on.
-  void SetServing(bool serving) { serving_.store(serving); }
+  // Starts refusing new checks and resets with UNAVAILABLE, then waits up to `grace` for those
+  // in flight to finish. Returns how many were still in flight when the wait ended.
+  int64_t Drain(absl::Duration grace);
 
   // The facts GetHealth and the admin /health endpoint report.
   ratelimit::v1::HealthSummary Health() const;
@@ -38,8 +40,15 @@ class RateLimitServiceImpl final : public ratelimit::v1::RateLimitService::Callb
                                    const ratelimit::v1::CheckRequest* request,
                                    ratelimit::v1::CheckResponse* response, bool spend);
 
+  // Counts a call as in flight, unless draining has begun. Paired with EndCall().
+  bool BeginCall();
+  void EndCall() { in_flight_.fetch_sub(1); }
+
   Limiter& limiter_;
-  std::atomic<bool> serving_{true};
+  // Sequentially consistent together: either a new call sees draining_, or Drain() sees it in
+  // in_flight_.
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> in_flight_{0};
 };
 
 }  // namespace ratelimit
