@@ -24,20 +24,24 @@ void Limiter::Check(const LimitRequest& request, bool spend, DecisionCallback do
     done(memory_.Check(request, spend));
     return;
   }
-  remote_->Check(
-      request, spend,
-      [this, request, spend, admission, done = std::move(done)](absl::StatusOr<Decision> decision) {
-        if (decision.ok()) {
-          breaker_->RecordSuccess(admission);
-          done(*decision);
-          return;
-        }
-        // The caller gets an answer now, from memory; the breaker decides whether
-        // the next one tries Redis.
-        breaker_->RecordFailure(admission, decision.status().message());
-        if (observer_.on_remote_error) observer_.on_remote_error(decision.status());
-        done(memory_.Check(request, spend));
-      });
+  const auto start = std::chrono::steady_clock::now();
+  remote_->Check(request, spend,
+                 [this, request, spend, admission, start,
+                  done = std::move(done)](absl::StatusOr<Decision> decision) {
+                   if (observer_.on_remote_result) {
+                     observer_.on_remote_result(decision.status(),
+                                                std::chrono::steady_clock::now() - start);
+                   }
+                   if (decision.ok()) {
+                     breaker_->RecordSuccess(admission);
+                     done(*decision);
+                     return;
+                   }
+                   // The caller gets an answer now, from memory; the breaker decides whether
+                   // the next one tries Redis.
+                   breaker_->RecordFailure(admission, decision.status().message());
+                   done(memory_.Check(request, spend));
+                 });
 }
 
 void Limiter::Reset(const AllowanceId& id, ResetCallback done) {
@@ -46,9 +50,12 @@ void Limiter::Reset(const AllowanceId& id, ResetCallback done) {
     done(absl::OkStatus());
     return;
   }
-  remote_->Reset(id, [this, done = std::move(done)](absl::Status status) {
+  const auto start = std::chrono::steady_clock::now();
+  remote_->Reset(id, [this, start, done = std::move(done)](absl::Status status) {
+    if (observer_.on_remote_result) {
+      observer_.on_remote_result(status, std::chrono::steady_clock::now() - start);
+    }
     if (status.ok()) return done(status);
-    if (observer_.on_remote_error) observer_.on_remote_error(status);
     done(absl::UnavailableError(
         absl::StrCat("cleared in memory, but not in Redis: ", status.message())));
   });

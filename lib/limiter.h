@@ -1,6 +1,7 @@
 #ifndef RATELIMIT_LIB_LIMITER_H_
 #define RATELIMIT_LIB_LIMITER_H_
 
+#include <chrono>
 #include <functional>
 #include <string_view>
 
@@ -18,8 +19,8 @@ namespace ratelimit {
 class Limiter {
  public:
   struct Observer {
-    // Called for each failed remote call, with the status that explains it.
-    std::function<void(const absl::Status&)> on_remote_error;
+    // Called for each remote call with its outcome and how long it took.
+    std::function<void(const absl::Status&, std::chrono::nanoseconds)> on_remote_result;
   };
   using DecisionCallback = std::function<void(const Decision&)>;
   using ResetCallback = std::function<void(absl::Status)>;

@@ -13,6 +13,12 @@
 #include "absl/strings/str_replace.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "Address the gRPC service listens on.");
+ABSL_FLAG(std::string, admin_address, "127.0.0.1:9464",
+          "Address of the admin HTTP endpoint (GET /metrics, GET /health). Empty: none.");
+ABSL_FLAG(std::string, admin_basic_auth, "",
+          "user:password that the admin endpoint requires. Empty: no authentication.");
+ABSL_FLAG(int64_t, metrics_max_key_prefixes, 100,
+          "Most distinct key_prefix label values; later prefixes count as \"other\".");
 ABSL_FLAG(std::string, redis, "",
           "Redis URL, redis://[:password@]host:port[/db]. Empty: memory mode, no Redis.");
 ABSL_FLAG(std::string, redis_prefix, "ratelimit:", "Prefix of every Redis key the service writes.");
@@ -39,6 +45,9 @@ constexpr absl::string_view kEnvPrefix = "RATELIMIT_";
 const std::vector<std::string>& FlagNames() {
   static const auto* names = new std::vector<std::string>{
       "grpc_address",
+      "admin_address",
+      "admin_basic_auth",
+      "metrics_max_key_prefixes",
       "redis",
       "redis_prefix",
       "redis_timeout",
@@ -82,6 +91,22 @@ absl::StatusOr<ServerConfig> Validate() {
   config.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   if (config.grpc_address.empty() || config.grpc_address.rfind(':') == std::string::npos) {
     return FlagError("grpc_address", "must be host:port");
+  }
+
+  config.admin_address = absl::GetFlag(FLAGS_admin_address);
+  if (!config.admin_address.empty() && config.admin_address.rfind(':') == std::string::npos) {
+    return FlagError("admin_address", "must be host:port, or empty for none");
+  }
+  config.admin_basic_auth = absl::GetFlag(FLAGS_admin_basic_auth);
+  if (!config.admin_basic_auth.empty()) {
+    const size_t colon = config.admin_basic_auth.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == config.admin_basic_auth.size()) {
+      return FlagError("admin_basic_auth", "must be user:password");
+    }
+  }
+  config.metrics_max_key_prefixes = absl::GetFlag(FLAGS_metrics_max_key_prefixes);
+  if (config.metrics_max_key_prefixes < 0 || config.metrics_max_key_prefixes > 100'000) {
+    return FlagError("metrics_max_key_prefixes", "must be from 0 to 100000");
   }
 
   const std::string redis = absl::GetFlag(FLAGS_redis);
@@ -195,7 +220,10 @@ std::string ServerUsage() {
 }
 
 std::string DescribeConfig(const ServerConfig& config) {
-  return absl::StrCat("grpc_address=", config.grpc_address,
+  return absl::StrCat("grpc_address=", config.grpc_address, " admin_address=",
+                      config.admin_address.empty() ? "none" : config.admin_address,
+                      " admin_basic_auth=", config.admin_basic_auth.empty() ? "off" : "on",
+                      " metrics_max_key_prefixes=", config.metrics_max_key_prefixes,
                       " redis=", config.redis ? RedactedUrl(*config.redis) : "none (memory mode)",
                       " redis_prefix=", config.redis_prefix,
                       " redis_timeout=", absl::FormatDuration(config.redis_timeout),

@@ -17,6 +17,11 @@ namespace ratelimit {
 // The server's effective configuration, validated.
 struct ServerConfig {
   std::string grpc_address;
+  // Empty: no admin endpoint.
+  std::string admin_address;
+  // "user:password"; empty: the admin endpoint needs no authentication.
+  std::string admin_basic_auth;
+  int64_t metrics_max_key_prefixes = 100;
   // Absent: memory mode.
   std::optional<RedisEndpoint> redis;
   std::string redis_prefix;

@@ -21,21 +21,39 @@ std::unique_ptr<RedisClient> MakeRedisClient(const ServerConfig& config) {
 
 RateLimitServer::RateLimitServer(const ServerConfig& config)
     : config_(config),
+      metrics_(config.metrics_max_key_prefixes),
       memory_(clock_, MemoryStore::Options{.max_entries = config.memory_store_max_size}),
-      breaker_("redis", config.breaker, clock_),
+      breaker_("redis", config.breaker, clock_,
+               {.on_transition = [this](BreakerState,
+                                        BreakerState to) { metrics_.RecordBreakerTransition(to); },
+                .on_failure = [this] { metrics_.RecordBreakerFailure(); }}),
       redis_client_(MakeRedisClient(config)),
       redis_store_(redis_client_ ? std::make_unique<RedisStore>(
                                        *redis_client_, RedisStore::Options{config.redis_prefix})
                                  : nullptr),
-      limiter_(memory_, redis_store_.get(), &breaker_),
-      service_(limiter_) {}
+      limiter_(memory_, redis_store_.get(), &breaker_,
+               {.on_remote_result =
+                    [this](const absl::Status& status, std::chrono::nanoseconds took) {
+                      metrics_.RecordRedisCall(status, took);
+                    }}),
+      service_(limiter_, &metrics_) {
+  metrics_.AddScrapeTimeCollectors(memory_);
+}
 
 RateLimitServer::~RateLimitServer() {
   if (grpc_server_ != nullptr) Shutdown(absl::ZeroDuration());
 }
 
 absl::Status RateLimitServer::Start() {
-  // Redis first, so that a server whose Redis is down still starts, answering from memory.
+  if (!config_.admin_address.empty()) {
+    absl::StatusOr<std::unique_ptr<AdminServer>> admin = AdminServer::Start(
+        {config_.admin_address, config_.admin_basic_auth}, metrics_,
+        [this] { return service_.Health(); }, config_.redis.has_value());
+    if (!admin.ok()) return admin.status();
+    admin_server_ = std::move(*admin);
+  }
+
+  // Redis before gRPC, so that a server whose Redis is down still starts, answering from memory.
   if (redis_client_ != nullptr) redis_client_->Start();
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -71,6 +89,7 @@ void RateLimitServer::Shutdown(absl::Duration grace) {
   // Calls waiting on Redis are answered within the Redis timeout, so none should be left;
   // stopping the client answers anything that is.
   if (redis_client_ != nullptr) redis_client_->Stop();
+  admin_server_.reset();
   spdlog::info("shutdown complete");
 }
 

@@ -12,7 +12,9 @@
 #include "lib/memory_store.h"
 #include "lib/redis_client.h"
 #include "lib/redis_store.h"
+#include "server/admin.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/service.h"
 
 namespace ratelimit {
@@ -33,10 +35,12 @@ class RateLimitServer {
 
   // The port the gRPC server bound (useful with port 0).
   int port() const { return port_; }
+  int admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
 
  private:
   const ServerConfig config_;
   SystemClock clock_;
+  Metrics metrics_;
   MemoryStore memory_;
   CircuitBreaker breaker_;
   std::unique_ptr<RedisClient> redis_client_;
@@ -44,6 +48,7 @@ class RateLimitServer {
   Limiter limiter_;
   RateLimitServiceImpl service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<AdminServer> admin_server_;
   int port_ = 0;
 };
 

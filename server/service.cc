@@ -58,7 +58,8 @@ pb::BreakerState ToProto(BreakerState state) {
 
 }  // namespace
 
-RateLimitServiceImpl::RateLimitServiceImpl(Limiter& limiter) : limiter_(limiter) {}
+RateLimitServiceImpl::RateLimitServiceImpl(Limiter& limiter, Metrics* metrics)
+    : limiter_(limiter), metrics_(metrics) {}
 
 bool RateLimitServiceImpl::BeginCall() {
   in_flight_.fetch_add(1);
@@ -89,6 +90,7 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Peek(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* RateLimitServiceImpl::Decide(grpc::CallbackServerContext* context,
                                                        const pb::CheckRequest* request,
                                                        pb::CheckResponse* response, bool spend) {
+  const auto start = std::chrono::steady_clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<LimitRequest> limit_request = MakeLimitRequest(
       request->key(), request->limit(), FromProto(request->has_window(), request->window()),
@@ -106,11 +108,17 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Decide(grpc::CallbackServerConte
     return reactor;
   }
   // The request message outlives the reactor's Finish, so the key's bytes stay valid.
-  limiter_.Check(*limit_request, spend, [this, reactor, response](const Decision& decision) {
-    FillResponse(decision, response);
-    reactor->Finish(grpc::Status::OK);
-    EndCall();
-  });
+  limiter_.Check(*limit_request, spend,
+                 [this, reactor, request, response, spend, start](const Decision& decision) {
+                   FillResponse(decision, response);
+                   // Peeks are not counted: only answered checks are.
+                   if (spend && metrics_ != nullptr) {
+                     metrics_->RecordCheck(request->key(), decision,
+                                           std::chrono::steady_clock::now() - start);
+                   }
+                   reactor->Finish(grpc::Status::OK);
+                   EndCall();
+                 });
   return reactor;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "lib/limiter.h"
 #include "ratelimit/v1/ratelimit.grpc.pb.h"
+#include "server/metrics.h"
 
 namespace ratelimit {
 
@@ -13,7 +14,8 @@ namespace ratelimit {
 // gRPC thread. Thread-safe.
 class RateLimitServiceImpl final : public ratelimit::v1::RateLimitService::CallbackService {
  public:
-  explicit RateLimitServiceImpl(Limiter& limiter);
+  // `metrics` may be null.
+  RateLimitServiceImpl(Limiter& limiter, Metrics* metrics);
 
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
                                   const ratelimit::v1::CheckRequest* request,
@@ -45,6 +47,7 @@ class RateLimitServiceImpl final : public ratelimit::v1::RateLimitService::Callb
   void EndCall() { in_flight_.fetch_sub(1); }
 
   Limiter& limiter_;
+  Metrics* const metrics_;
   // Sequentially consistent together: either a new call sees draining_, or Drain() sees it in
   // in_flight_.
   std::atomic<bool> draining_{false};

@@ -34,7 +34,9 @@ class LimiterTest : public ::testing::Test {
                 MemoryStore::Options{.max_entries = 100, .sweep_interval = absl::ZeroDuration()}),
         breaker_("redis", {.failure_threshold = 2, .open_duration = absl::Seconds(10)}, clock_),
         limiter_(memory_, &remote_, &breaker_,
-                 {.on_remote_error = [this](const absl::Status&) { ++remote_errors_; }}) {}
+                 {.on_remote_result = [this](const absl::Status& s, std::chrono::nanoseconds) {
+                   remote_errors_ += !s.ok();
+                 }}) {}
 
   Decision CheckNow(const LimitRequest& request) {
     std::optional<Decision> result;

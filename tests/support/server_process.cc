@@ -32,6 +32,7 @@ ServerProcess::ServerProcess(std::vector<std::string> flags, std::vector<std::st
     : flags_(std::move(flags)),
       env_(std::move(env)),
       port_(PickFreePort()),
+      admin_port_(PickFreePort()),
       dir_(MakeTempDir("ratelimit-server-test")) {}
 
 std::string ServerProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
@@ -43,7 +44,8 @@ std::unique_ptr<pb::RateLimitService::Stub> ServerProcess::NewStub() const {
 
 absl::Status ServerProcess::Start() {
   std::vector<std::string> argv = {RATELIMIT_SERVER_PATH,
-                                   absl::StrCat("--grpc-address=", address())};
+                                   absl::StrCat("--grpc-address=", address()),
+                                   absl::StrCat("--admin-address=127.0.0.1:", admin_port_)};
   argv.insert(argv.end(), flags_.begin(), flags_.end());
   if (absl::Status s = process_.Start(argv, dir_ + "/server.log", env_); !s.ok()) return s;
   // Wait until the port accepts connections before making a channel: a channel whose first

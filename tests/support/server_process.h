@@ -15,7 +15,7 @@ namespace ratelimit::testing {
 // A real ratelimit-server process on a free loopback port.
 class ServerProcess {
  public:
-  // `flags` are passed as they are; --grpc-address is added.
+  // `flags` are passed as they are; --grpc-address and --admin-address are added, on free ports.
   explicit ServerProcess(std::vector<std::string> flags = {}, std::vector<std::string> env = {});
 
   // Starts and waits until GetHealth answers.
@@ -25,6 +25,7 @@ class ServerProcess {
 
   std::string address() const;
   int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
   std::string Log() const { return process_.ReadLog(); }
   std::unique_ptr<ratelimit::v1::RateLimitService::Stub> NewStub() const;
   ratelimit::v1::RateLimitService::Stub& stub() { return *stub_; }
@@ -33,6 +34,7 @@ class ServerProcess {
   std::vector<std::string> flags_;
   std::vector<std::string> env_;
   int port_;
+  int admin_port_;
   std::string dir_;
   ChildProcess process_;
   std::unique_ptr<ratelimit::v1::RateLimitService::Stub> stub_;
