@@ -4,13 +4,13 @@
 #include <cctype>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "lib/flag_parser.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "Address the gRPC service listens on.");
 ABSL_FLAG(std::string, admin_address, "127.0.0.1:9464",
@@ -39,51 +39,29 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or of
 namespace ratelimit {
 namespace {
 
-constexpr absl::string_view kEnvPrefix = "RATELIMIT_";
-
 // The flags this file defines, by name, in the order --help lists them.
-const std::vector<std::string>& FlagNames() {
-  static const auto* names = new std::vector<std::string>{
-      "grpc_address",
-      "admin_address",
-      "admin_basic_auth",
-      "metrics_max_key_prefixes",
-      "redis",
-      "redis_prefix",
-      "redis_timeout",
-      "breaker_failure_threshold",
-      "breaker_open_duration",
-      "breaker_half_open_probes",
-      "memory_store_max_size",
-      "shutdown_grace",
-      "log_level",
-  };
-  return *names;
+const FlagSet& ServerFlags() {
+  static const auto* set = new FlagSet{{
+                                           "grpc_address",
+                                           "admin_address",
+                                           "admin_basic_auth",
+                                           "metrics_max_key_prefixes",
+                                           "redis",
+                                           "redis_prefix",
+                                           "redis_timeout",
+                                           "breaker_failure_threshold",
+                                           "breaker_open_duration",
+                                           "breaker_half_open_probes",
+                                           "memory_store_max_size",
+                                           "shutdown_grace",
+                                           "log_level",
+                                       },
+                                       "RATELIMIT_"};
+  return *set;
 }
 
-std::string Dashed(absl::string_view name) { return absl::StrReplaceAll(name, {{"_", "-"}}); }
-
-std::string EnvName(absl::string_view name) {
-  return absl::StrCat(kEnvPrefix, absl::AsciiStrToUpper(name));
-}
-
-absl::Status SetFlag(absl::string_view name, absl::string_view value, absl::string_view origin) {
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  if (flag == nullptr ||
-      std::find(FlagNames().begin(), FlagNames().end(), name) == FlagNames().end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown flag --", Dashed(name)));
-  }
-  std::string error;
-  if (!flag->ParseFrom(value, &error)) {
-    // The value is not repeated: it may be a URL with a password in it.
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", Dashed(name), " (from ", origin, "): invalid value: ", error));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FlagError(absl::string_view name, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": ", what));
+absl::Status FlagError(const std::string& name, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), ": ", what));
 }
 
 absl::StatusOr<ServerConfig> Validate() {
@@ -167,56 +145,16 @@ bool WantsHelp(const std::vector<std::string>& args) {
 
 absl::StatusOr<ServerConfig> LoadServerConfig(
     const std::vector<std::string>& args, const std::function<const char*(const char*)>& getenv) {
-  // Start from the defaults, so that loading twice gives the same answer; then the environment,
-  // so that the command line can override it.
-  for (const std::string& name : FlagNames()) {
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    std::string ignored;
-    flag->ParseFrom(flag->DefaultValue(), &ignored);
-  }
-  for (const std::string& name : FlagNames()) {
-    const std::string env = EnvName(name);
-    if (const char* value = getenv(env.c_str()); value != nullptr) {
-      if (absl::Status s = SetFlag(name, value, env); !s.ok()) return s;
-    }
-  }
-
-  for (size_t i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (!absl::StartsWith(arg, "-") || arg == "-" || arg == "--") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unexpected argument '", arg, "': every setting is a --flag"));
-    }
-    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
-    std::string name;
-    std::string value;
-    if (size_t eq = arg.find('='); eq != absl::string_view::npos) {
-      name = std::string(arg.substr(0, eq));
-      value = std::string(arg.substr(eq + 1));
-    } else {
-      name = std::string(arg);
-      if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("--", arg, ": missing value"));
-      }
-      value = args[++i];
-    }
-    absl::StrReplaceAll({{"-", "_"}}, &name);
-    if (absl::Status s = SetFlag(name, value, "command line"); !s.ok()) return s;
-  }
+  if (absl::Status s = ParseFlags(ServerFlags(), args, getenv); !s.ok()) return s;
   return Validate();
 }
 
 std::string ServerUsage() {
-  std::string out =
+  return absl::StrCat(
       "ratelimit-server: answers whether a key may spend part of its allowance now.\n\n"
       "Usage: ratelimit-server [--flag=value ...]\n"
-      "Every flag can also be set through its environment variable; the command line wins.\n\n";
-  for (const std::string& name : FlagNames()) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    absl::StrAppend(&out, "  --", Dashed(name), " (default: \"", flag->DefaultValue(), "\", env ",
-                    EnvName(name), ")\n      ", flag->Help(), "\n");
-  }
-  return out;
+      "Every flag can also be set through its environment variable; the command line wins.\n\n",
+      FlagUsage(ServerFlags()));
 }
 
 std::string DescribeConfig(const ServerConfig& config) {

@@ -1,0 +1,109 @@
+#include "lib/flag_parser.h"
+
+#include <algorithm>
+
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace ratelimit {
+namespace {
+
+std::string EnvName(const FlagSet& set, const std::string& name) {
+  return absl::StrCat(set.env_prefix, absl::AsciiStrToUpper(name));
+}
+
+absl::CommandLineFlag* Find(const FlagSet& set, const std::string& name) {
+  if (std::find(set.names.begin(), set.names.end(), name) == set.names.end()) return nullptr;
+  return absl::FindCommandLineFlag(name);
+}
+
+absl::Status Set(absl::CommandLineFlag& flag, const std::string& name, absl::string_view value,
+                 absl::string_view origin) {
+  std::string error;
+  if (flag.ParseFrom(value, &error)) return absl::OkStatus();
+  // The value is not repeated: it may hold a password.
+  return absl::InvalidArgumentError(
+      absl::StrCat(DashedFlag(name), " (from ", origin, "): invalid value: ", error));
+}
+
+}  // namespace
+
+std::string DashedFlag(const std::string& name) {
+  return absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}}));
+}
+
+absl::Status ParseFlags(const FlagSet& set, const std::vector<std::string>& args,
+                        const std::function<const char*(const char*)>& getenv,
+                        std::vector<std::string>* positional) {
+  // Defaults first, so that parsing twice gives the same answer.
+  for (const std::string& name : set.names) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) return absl::InternalError("flag not defined: " + name);
+    std::string ignored;
+    flag->ParseFrom(flag->DefaultValue(), &ignored);
+  }
+  if (!set.env_prefix.empty()) {
+    for (const std::string& name : set.names) {
+      const std::string env = EnvName(set, name);
+      if (const char* value = getenv(env.c_str()); value != nullptr) {
+        if (absl::Status s = Set(*absl::FindCommandLineFlag(name), name, value, env); !s.ok()) {
+          return s;
+        }
+      }
+    }
+  }
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::StartsWith(arg, "-") || arg == "-") {
+      if (positional == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unexpected argument '", arg, "': every setting is a --flag"));
+      }
+      positional->push_back(std::string(arg));
+      continue;
+    }
+    if (arg == "--") {
+      if (positional == nullptr) return absl::InvalidArgumentError("unexpected argument '--'");
+      positional->insert(positional->end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
+    const size_t eq = arg.find('=');
+    std::string name = std::string(arg.substr(0, eq));
+    absl::StrReplaceAll({{"-", "_"}}, &name);
+    absl::CommandLineFlag* flag = Find(set, name);
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", DashedFlag(name)));
+    }
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), ": missing value"));
+    }
+    if (absl::Status s = Set(*flag, name, value, "command line"); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::string FlagUsage(const FlagSet& set) {
+  std::string out;
+  for (const std::string& name : set.names) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    absl::StrAppend(&out, "  ", DashedFlag(name), " (default: \"", flag->DefaultValue(), "\"");
+    if (!set.env_prefix.empty()) absl::StrAppend(&out, ", env ", EnvName(set, name));
+    absl::StrAppend(&out, ")\n      ", flag->Help(), "\n");
+  }
+  return out;
+}
+
+}  // namespace ratelimit
