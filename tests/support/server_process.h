@@ -26,6 +26,7 @@ class ServerProcess {
   std::string address() const;
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
+  pid_t pid() const { return process_.pid(); }
   std::string Log() const { return process_.ReadLog(); }
   std::unique_ptr<ratelimit::v1::RateLimitService::Stub> NewStub() const;
   ratelimit::v1::RateLimitService::Stub& stub() { return *stub_; }
