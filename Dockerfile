@@ -18,7 +18,7 @@ RUN rm -rf build .local-stack \
  && bash scripts/install-deps \
  && bash scripts/build \
  && install -D -m 0755 -s build/ratelimit-server /out/ratelimit-server \
- && install -D -m 0755 -s build/ratelimit-cli /out/ratelimit-cli
+ && install -D -m 0755 -s build/client/ratelimit-cli /out/ratelimit-cli
 
 # --- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
@@ -62,9 +62,12 @@ ENV RATELIMIT_GRPC_ADDRESS=0.0.0.0:50051 \
     RATELIMIT_ADMIN_ADDRESS=0.0.0.0:9464
 EXPOSE 50051 9464
 
-# ratelimit-cli talks to the gRPC port on 127.0.0.1:50051 by default and exits
-# 0 only while the service reports itself healthy.
+# "ratelimit-cli health" asks the service's GetHealth over gRPC and exits 0
+# while it serves, also while degraded (answering from memory because Redis is
+# away: a restart would not bring Redis back), 1 once shutdown has begun and 2
+# when the call fails. Docker reserves exit status 2, hence "|| exit 1". The
+# call's --deadline stays below the check's --timeout.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["ratelimit-cli", "health"]
+  CMD ratelimit-cli health --target=127.0.0.1:50051 --deadline=2s || exit 1
 
 ENTRYPOINT ["ratelimit-server"]

@@ -5,15 +5,28 @@
 # the runbook links, the metric names against docs/metrics.md, and the
 # Dockerfile's runtime packages.
 #
-# Installs promtool (package prometheus) and docker-compose with apt when they
-# are missing. Ends with the line "N passed, M failed"; exits 1 on any failure.
+# Usage: tests/deploy/check_deploy.sh [BUILD_DIR]
 #
-# Running each dashboard query against live data is left to the end-to-end
-# test; here each query is only parsed, by promtool, as a recording rule.
+# With BUILD_DIR (ctest passes it), also checks the built binaries against the
+# deployment: the Dockerfile's runtime packages provide every shared library
+# they load, and every ratelimit-cli command and flag that the Dockerfile, the
+# docs and the scripts use is one the built ratelimit-cli knows.
+#
+# Installs nothing: a missing tool is a failure that names its package
+# (bash scripts/install-deps test installs them all). Ends with the line
+# "N passed, M failed"; exits 1 on any failure.
+#
+# Running each dashboard query against live data is left to
+# tests/deploy/stack_e2e_test.sh; here each query is only parsed, by promtool,
+# as a recording rule.
 
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${1:-}
+if [[ -n $BUILD_DIR ]]; then
+  BUILD_DIR=$(cd "$BUILD_DIR" && pwd) || { echo "no build directory $1" >&2; exit 1; }
+fi
 cd "$ROOT" || exit 1
 
 PASSED=0
@@ -37,38 +50,28 @@ check() {
   fi
 }
 
-as_root() {
-  if ((EUID == 0)); then
-    "$@"
-  elif command -v sudo >/dev/null; then
-    sudo "$@"
-  else
-    echo "need root to run: $*" >&2
-    return 1
-  fi
-}
-
-APT_UPDATED=0
-apt_update_once() {
-  ((APT_UPDATED)) && return 0
-  APT_UPDATED=1
-  as_root apt-get update -o DPkg::Lock::Timeout=600
-}
-
-# install_if_missing COMMAND PACKAGE
-install_if_missing() {
-  command -v "$1" >/dev/null && return 0
-  echo "installing $2 for $1" >&2
-  apt_update_once &&
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      -o DPkg::Lock::Timeout=600 "$2" &&
-    command -v "$1" >/dev/null
-}
-
 # --- tools ------------------------------------------------------------------
 
-check "promtool available (apt package prometheus)" install_if_missing promtool prometheus
-check "docker-compose available (apt package docker-compose)" install_if_missing docker-compose docker-compose
+# Each tool with the Debian package that has it.
+TOOLS=(promtool:prometheus docker-compose:docker-compose python3:python3
+  apt-cache:apt dpkg-query:dpkg)
+MISSING_TOOLS=()
+tools_present() {
+  local entry
+  for entry in "${TOOLS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null || MISSING_TOOLS+=("${entry%%:*} (apt-get install ${entry#*:})")
+  done
+  ((${#MISSING_TOOLS[@]} == 0)) && return 0
+  printf 'missing: %s\n' "${MISSING_TOOLS[@]}"
+  echo "install them with: bash scripts/install-deps test"
+  return 1
+}
+check "tools present: promtool, docker-compose, python3, apt-cache" tools_present
+if ((${#MISSING_TOOLS[@]} > 0)); then
+  # Every later check would fail for the same reason; say it once.
+  echo "$PASSED passed, $FAILED failed"
+  exit 1
+fi
 
 # --- docker-compose and Dockerfile ------------------------------------------
 
@@ -90,7 +93,10 @@ dockerfile_shape() {
   grep -q 'bash scripts/install-deps' Dockerfile || { echo "build stage does not run scripts/install-deps"; ok=1; }
   grep -q 'bash scripts/build' Dockerfile || { echo "build stage does not run scripts/build"; ok=1; }
   grep -q '^EXPOSE 50051 9464$' Dockerfile || { echo "EXPOSE 50051 9464 missing"; ok=1; }
-  grep -q 'CMD \["ratelimit-cli", "health"\]' Dockerfile || { echo "no HEALTHCHECK with ratelimit-cli health"; ok=1; }
+  grep -q 'install .*build/ratelimit-server ' Dockerfile || { echo "build stage does not install build/ratelimit-server"; ok=1; }
+  grep -q 'install .*build/client/ratelimit-cli ' Dockerfile || { echo "build stage does not install build/client/ratelimit-cli"; ok=1; }
+  grep -q '^  CMD ratelimit-cli health --target=127.0.0.1:50051 .*|| exit 1$' Dockerfile ||
+    { echo "no HEALTHCHECK running ratelimit-cli health --target=127.0.0.1:50051 ... || exit 1"; ok=1; }
   local user
   user=$(grep '^USER ' Dockerfile | tail -n 1 | awk '{print $2}')
   [[ -n $user && $user != root && $user != 0 && $user != 0:* ]] || { echo "last USER is not a non-root user"; ok=1; }
@@ -105,19 +111,113 @@ runtime_packages() {
     sed -n '/apt-get install/,/rm -rf/p' | sed '1d;$d' | awk '{print $1}'
 }
 
+no_candidate() {
+  [[ $(apt-cache policy "$1" | awk '/Candidate:/ {print $2}') =~ ^(|\(none\))$ ]]
+}
+
 runtime_packages_exist() {
   local pkgs pkg missing=()
   pkgs=$(runtime_packages)
   [[ -n $pkgs ]] || { echo "found no packages in the runtime stage"; return 1; }
-  # An empty apt cache knows no package; fill it once before judging.
-  [[ $(apt-cache policy libc6 | awk '/Candidate:/ {print $2}') =~ ^(|\(none\))$ ]] && apt_update_once >/dev/null
+  if no_candidate libc6; then
+    echo "the apt cache is empty, so no package can be judged; run apt-get update"
+    return 1
+  fi
   for pkg in $pkgs; do
-    [[ $(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}') =~ ^(|\(none\))$ ]] && missing+=("$pkg")
+    no_candidate "$pkg" && missing+=("$pkg")
   done
   ((${#missing[@]} == 0)) || { echo "not in the apt archive: ${missing[*]}"; return 1; }
   echo "$pkgs" | tr '\n' ' '
 }
 check "Dockerfile: runtime packages exist in Debian's archive" runtime_packages_exist
+
+# --- the built binaries ---------------------------------------------------------
+
+SERVER_BIN=${BUILD_DIR:+$BUILD_DIR/ratelimit-server}
+CLI_BIN=${BUILD_DIR:+$BUILD_DIR/client/ratelimit-cli}
+
+# The Debian packages that own the shared libraries FILE... load, one a line;
+# a library no package owns is printed as "unpackaged:PATH".
+loaded_packages() {
+  local lib owner
+  ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u | while read -r lib; do
+    # With merged /usr, dpkg knows a library under only one of its two paths.
+    owner=$(dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$(readlink -f "$lib")" 2>/dev/null) ||
+      { echo "unpackaged:$lib"; continue; }
+    # "pkg:arch[, pkg:arch]: path"
+    echo "${owner%%: /*}" | tr ',' '\n' | sed 's/^ *//; s/:.*$//'
+  done | sort -u
+}
+
+# The runtime stage's packages and everything apt installs with them.
+runtime_closure() {
+  # shellcheck disable=SC2046 # one word per package
+  apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances $(runtime_packages) | grep -v '^ ' | sort -u
+}
+
+runtime_stage_has_libraries() {
+  local needed closure pkg missing=()
+  needed=$(loaded_packages "$SERVER_BIN" "$CLI_BIN") || return 1
+  closure=$(runtime_closure) || return 1
+  for pkg in $needed; do
+    [[ $pkg == unpackaged:* ]] && { missing+=("${pkg#unpackaged:} (owned by no package)"); continue; }
+    grep -qx "$pkg" <<<"$closure" && continue
+    # Every Debian image, the slim one too, has the packages of priority required.
+    apt-cache show --no-all-versions "$pkg" 2>/dev/null | grep -q '^Priority: required$' && continue
+    missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) || { echo "loaded by the binaries but not in the runtime stage: ${missing[*]}"; return 1; }
+  echo "$needed" | tr '\n' ' '
+}
+
+# Every "ratelimit-cli COMMAND --flag" written in the Dockerfile, compose file,
+# docs, README and scripts/local-stack: in Markdown only inside code,
+# elsewhere anywhere.
+cli_usage_matches_cli() {
+  local help
+  help=$("$CLI_BIN" --help) || { echo "$CLI_BIN --help failed"; return 1; }
+  python3 - "$help" Dockerfile docker-compose.yml README.md docs/*.md scripts/local-stack <<'PY'
+import re
+import sys
+
+help_text, files = sys.argv[1], sys.argv[2:]
+commands_part = help_text.split("Commands:", 1)[1].split("Exit codes", 1)[0]
+commands = set(re.findall(r"^  ([a-z]+) ", commands_part, re.M))
+flags = set(re.findall(r"^  --([a-z][a-z0-9_-]*) ", help_text, re.M)) | {"help"}
+flags = {f.replace("_", "-") for f in flags}
+if not commands or not flags:
+    sys.exit("could not read the commands and flags from ratelimit-cli --help")
+
+bad, seen = [], 0
+for path in files:
+    text = open(path, encoding="utf-8").read()
+    if path.endswith(".md"):
+        code = re.findall(r"^```.*?^```", text, re.M | re.S) + re.findall(r"`[^`\n]+`", text)
+        text = "\n".join(code)
+    for m in re.finditer(r"\bratelimit-cli[ \t]+([a-z]+)([^\n;|&`\"]*)", text):
+        seen += 1
+        if m.group(1) not in commands:
+            bad.append(f"{path}: unknown command in '{m.group(0).strip()}'")
+        for flag in re.findall(r"(?:^|\s)--([a-z][a-z0-9_-]*)", m.group(2)):
+            if flag.replace("_", "-") not in flags:
+                bad.append(f"{path}: unknown flag --{flag} in '{m.group(0).strip()}'")
+print(f"{seen} uses checked against commands {sorted(commands)}")
+if bad:
+    sys.exit("\n".join(bad))
+PY
+}
+
+if [[ -z $BUILD_DIR ]]; then
+  echo "note: no build directory given; the built binaries were not checked"
+elif [[ ! -x $SERVER_BIN || ! -x $CLI_BIN ]]; then
+  check "built binaries present in $BUILD_DIR" false
+else
+  check "Dockerfile: runtime stage provides every library the built binaries load" \
+    runtime_stage_has_libraries
+  check "ratelimit-cli commands and flags in Dockerfile, docs and scripts exist" \
+    cli_usage_matches_cli
+fi
 
 # --- Prometheus ---------------------------------------------------------------
 
@@ -256,8 +356,8 @@ check "alerts and dashboard use only documented metrics" metrics_used_are_known
 
 check "bash -n scripts/local-stack" bash -n scripts/local-stack
 if command -v shellcheck >/dev/null; then
-  check "shellcheck scripts/local-stack tests/deploy/check_deploy.sh" \
-    shellcheck scripts/local-stack tests/deploy/check_deploy.sh
+  check "shellcheck scripts/local-stack tests/deploy/*.sh" \
+    shellcheck scripts/local-stack tests/deploy/*.sh
 else
   echo "note: shellcheck is not installed; the shell scripts were not linted"
 fi
