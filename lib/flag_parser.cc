@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 
 namespace ratelimit {
 namespace {
@@ -20,13 +21,23 @@ absl::CommandLineFlag* Find(const FlagSet& set, const std::string& name) {
   return absl::FindCommandLineFlag(name);
 }
 
+// What a value of the flag's type looks like.
+absl::string_view Expected(const absl::CommandLineFlag& flag) {
+  if (flag.IsOfType<absl::Duration>()) return "a duration such as 250ms, 10s or 1m";
+  if (flag.IsOfType<bool>()) return "true or false";
+  if (flag.IsOfType<int32_t>() || flag.IsOfType<int64_t>()) return "a whole number";
+  if (flag.IsOfType<double>()) return "a number";
+  return "a value of the flag's type";
+}
+
 absl::Status Set(absl::CommandLineFlag& flag, const std::string& name, absl::string_view value,
                  absl::string_view origin) {
-  std::string error;
-  if (flag.ParseFrom(value, &error)) return absl::OkStatus();
-  // The value is not repeated: it may hold a password.
-  return absl::InvalidArgumentError(
-      absl::StrCat(DashedFlag(name), " (from ", origin, "): invalid value: ", error));
+  std::string ignored;
+  if (flag.ParseFrom(value, &ignored)) return absl::OkStatus();
+  // Neither the value nor Abseil's message (which quotes it) is repeated: a misplaced value
+  // may hold a password.
+  return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), " (from ", origin,
+                                                 "): invalid value, expected ", Expected(flag)));
 }
 
 }  // namespace
@@ -60,8 +71,9 @@ absl::Status ParseFlags(const FlagSet& set, const std::vector<std::string>& args
     absl::string_view arg = args[i];
     if (!absl::StartsWith(arg, "-") || arg == "-") {
       if (positional == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unexpected argument '", arg, "': every setting is a --flag"));
+        // Its text is not repeated: it may be a misplaced value with a password in it.
+        return absl::InvalidArgumentError(absl::StrCat("unexpected argument number ", i + 1,
+                                                       ": every setting is a --flag=value"));
       }
       positional->push_back(std::string(arg));
       continue;
@@ -77,7 +89,14 @@ absl::Status ParseFlags(const FlagSet& set, const std::vector<std::string>& args
     absl::StrReplaceAll({{"-", "_"}}, &name);
     absl::CommandLineFlag* flag = Find(set, name);
     if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", DashedFlag(name)));
+      // Only a name that looks like one is repeated: anything else may be a misplaced value.
+      const bool plausible =
+          name.size() <= 64 && name.find_first_not_of(
+                                   "abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == std::string::npos;
+      return absl::InvalidArgumentError(
+          plausible ? absl::StrCat("unknown flag ", DashedFlag(name))
+                    : absl::StrCat("unknown flag in argument number ", i + 1));
     }
     std::string value;
     if (eq != absl::string_view::npos) {

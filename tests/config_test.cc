@@ -57,7 +57,8 @@ TEST(LoadServerConfigTest, InvalidValuesNameTheFlag) {
       {{"--log-level=loud"}, "--log-level"},
       {{"--no-such-flag=1"}, "--no-such-flag"},
       {{"--redis-prefix"}, "--redis-prefix"},
-      {{"stray"}, "stray"},
+      {{"stray"}, "argument number 1"},
+      {{"--redis=", "redis://:hunter2@h:1"}, "argument number 2"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.args[0]);
