@@ -82,13 +82,15 @@ void RateLimitServer::Shutdown(absl::Duration grace) {
   // deadline for a connection that has just finished a call, even with nothing in flight.
   const int64_t unfinished = service_.Drain(grace);
   if (unfinished > 0)
-    spdlog::warn("{} calls still in flight after the grace; cancelling", unfinished);
+    spdlog::warn("{} calls still in flight after the grace; answering them from memory",
+                 unfinished);
+  // Stopping the client answers every call still waiting on Redis (from memory) before gRPC
+  // shuts down: gRPC's Wait() returns only once each call has finished, which for a call held by
+  // a frozen Redis would otherwise be at the Redis timeout, however short the grace.
+  if (redis_client_ != nullptr) redis_client_->Stop();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now()));
   grpc_server_->Wait();
   grpc_server_.reset();
-  // Calls waiting on Redis are answered within the Redis timeout, so none should be left;
-  // stopping the client answers anything that is.
-  if (redis_client_ != nullptr) redis_client_->Stop();
   admin_server_.reset();
   spdlog::info("shutdown complete");
 }
