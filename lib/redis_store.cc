@@ -47,7 +47,23 @@ absl::StatusOr<Decision> ParseDecision(const absl::StatusOr<RedisReply>& reply, 
 RedisStore::RedisStore(RedisClient& client, Options options)
     : client_(client),
       options_(std::move(options)),
-      fixed_window_script_(client.RegisterScript(kFixedWindowScript)) {}
+      fixed_window_script_(client.RegisterScript(kFixedWindowScript)),
+      sliding_window_script_(
+          client.RegisterScript(absl::StrCat(kScriptPrelude, kSlidingWindowScript))),
+      token_bucket_script_(
+          client.RegisterScript(absl::StrCat(kScriptPrelude, kTokenBucketScript))) {}
+
+RedisClient::ScriptId RedisStore::ScriptFor(Algorithm algorithm) const {
+  switch (algorithm) {
+    case Algorithm::kFixedWindow:
+      break;
+    case Algorithm::kSlidingWindow:
+      return sliding_window_script_;
+    case Algorithm::kTokenBucket:
+      return token_bucket_script_;
+  }
+  return fixed_window_script_;
+}
 
 std::string RedisStore::KeyFor(absl::string_view prefix, const AllowanceId& id) {
   return absl::StrCat(prefix, "{", AlgorithmCode(id.algorithm), ":", id.window_ms, ":", id.key,
@@ -64,10 +80,9 @@ void RedisStore::Check(const LimitRequest& request, bool spend, DecisionCallback
       spend ? "1" : "0",
       clock != nullptr ? absl::StrCat(absl::ToUnixMillis(clock->Now())) : std::string(),
   };
-  client_.Eval(fixed_window_script_, 1, std::move(args),
-               [limit = request.limit, done = std::move(done)](absl::StatusOr<RedisReply> reply) {
-                 done(ParseDecision(reply, limit));
-               });
+  client_.Eval(ScriptFor(request.id.algorithm), 1, std::move(args),
+               [limit = request.limit, done = std::move(done)](
+                   const absl::StatusOr<RedisReply>& reply) { done(ParseDecision(reply, limit)); });
 }
 
 void RedisStore::Reset(const AllowanceId& id, ResetCallback done) {

@@ -11,10 +11,10 @@
 
 namespace ratelimit {
 
-// Allowances kept in Redis, so that every replica agrees. Each check is one EVALSHA of a Lua
-// script that reads, decides and writes in one round trip, with the time taken from Redis so
-// that replicas whose clocks differ still agree on windows. Every key it writes has a TTL.
-// Thread-safe.
+// Allowances kept in Redis, so that every replica agrees. Each check is one EVALSHA of its
+// algorithm's Lua script, which reads, decides and writes in one round trip, with the time taken
+// from Redis so that replicas whose clocks differ still agree on windows. Every key it writes
+// has a TTL. Thread-safe.
 class RedisStore final : public RemoteStore {
  public:
   struct Options {
@@ -33,13 +33,18 @@ class RedisStore final : public RemoteStore {
   static std::string KeyFor(absl::string_view prefix, const AllowanceId& id);
 
   // Makes the scripts take the time from `clock` rather than from Redis, so that tests can run
-  // the same fake-clock cases against both stores. Null restores Redis's time.
+  // the same fake-clock cases against both stores; keys then live an hour longer than their
+  // state matters, since Redis still expires them by its own clock. Null restores Redis's time.
   void SetClockForTest(const Clock* clock) { test_clock_.store(clock); }
 
  private:
+  RedisClient::ScriptId ScriptFor(Algorithm algorithm) const;
+
   RedisClient& client_;
   const Options options_;
   RedisClient::ScriptId fixed_window_script_;
+  RedisClient::ScriptId sliding_window_script_;
+  RedisClient::ScriptId token_bucket_script_;
   std::atomic<const Clock*> test_clock_{nullptr};
 };
 

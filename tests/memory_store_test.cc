@@ -19,15 +19,26 @@ LimitRequest Request(absl::string_view key, int64_t limit = 10, int64_t window_m
   return LimitRequest{AllowanceId{key, Algorithm::kFixedWindow, window_ms}, limit, 1};
 }
 
-TEST(MemoryStoreTest, DecidesTheSharedTable) {
+void RunCasesInMemory(const std::vector<testing::StoreCase>& cases) {
   FakeClock clock;
   MemoryStore store(clock, Bounded(1000));
-  testing::RunStoreCases(testing::FixedWindowCases(), clock,
-                         [&](const LimitRequest& request, bool spend) {
-                           Decision d = store.Check(request, spend);
-                           EXPECT_EQ(d.source, Source::kMemory);
-                           return d;
-                         });
+  testing::RunStoreCases(cases, clock, [&](const LimitRequest& request, bool spend) {
+    Decision d = store.Check(request, spend);
+    EXPECT_EQ(d.source, Source::kMemory);
+    return d;
+  });
+}
+
+TEST(MemoryStoreTest, DecidesTheSharedFixedWindowTable) {
+  RunCasesInMemory(testing::FixedWindowCases());
+}
+
+TEST(MemoryStoreTest, DecidesTheSharedSlidingWindowTable) {
+  RunCasesInMemory(testing::SlidingWindowCases());
+}
+
+TEST(MemoryStoreTest, DecidesTheSharedTokenBucketTable) {
+  RunCasesInMemory(testing::TokenBucketCases());
 }
 
 TEST(MemoryStoreTest, KeysAlgorithmsAndWindowsAreDistinctAllowances) {
