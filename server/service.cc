@@ -1,7 +1,5 @@
 #include "server/service.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace ratelimit {
 namespace {
 
@@ -34,14 +32,6 @@ void FillResponse(const Decision& decision, pb::CheckResponse* response) {
   SetMillis(decision.reset_after_ms, response->mutable_reset_after());
   SetMillis(decision.retry_after_ms, response->mutable_retry_after());
   response->set_source(decision.source == Source::kRedis ? pb::SOURCE_REDIS : pb::SOURCE_MEMORY);
-}
-
-// The algorithms this build decides; the others are refused before any store sees them.
-absl::Status CheckImplemented(Algorithm algorithm) {
-  if (algorithm == Algorithm::kFixedWindow) return absl::OkStatus();
-  return absl::UnimplementedError(
-      absl::StrCat("algorithm: ", pb::Algorithm_Name(static_cast<pb::Algorithm>(algorithm)),
-                   " is not implemented yet; use ALGORITHM_FIXED_WINDOW"));
 }
 
 pb::BreakerState ToProto(BreakerState state) {
@@ -99,10 +89,6 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Decide(grpc::CallbackServerConte
     reactor->Finish(ToGrpc(limit_request.status()));
     return reactor;
   }
-  if (absl::Status s = CheckImplemented(limit_request->id.algorithm); !s.ok()) {
-    reactor->Finish(ToGrpc(s));
-    return reactor;
-  }
   if (!BeginCall()) {
     reactor->Finish(ShuttingDown());
     return reactor;
@@ -131,10 +117,6 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Reset(grpc::CallbackServerContex
                       static_cast<int>(request->algorithm()));
   if (!id.ok()) {
     reactor->Finish(ToGrpc(id.status()));
-    return reactor;
-  }
-  if (absl::Status s = CheckImplemented(id->algorithm); !s.ok()) {
-    reactor->Finish(ToGrpc(s));
     return reactor;
   }
   if (!BeginCall()) {

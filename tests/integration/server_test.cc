@@ -167,13 +167,56 @@ TEST_F(MemoryModeTest, BadInputIsRejectedAndChangesNothing) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(MemoryModeTest, OtherAlgorithmsAreNotImplementedYet) {
-  pb::CheckRequest request = MakeCheck("k", 5, 1000);
-  request.set_algorithm(pb::ALGORITHM_TOKEN_BUCKET);
-  pb::CheckResponse response;
-  grpc::Status status = CallCheck(server_.stub(), request, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(status.error_message().find("ALGORITHM_TOKEN_BUCKET"), std::string::npos);
+TEST_F(MemoryModeTest, SlidingWindowAndTokenBucketDecideOverGrpc) {
+  auto millis = [](const google::protobuf::Duration& d) {
+    return d.seconds() * 1000 + d.nanos() / 1'000'000;
+  };
+  auto check = [&](pb::Algorithm algorithm, int64_t cost, bool peek = false) {
+    pb::CheckRequest request = MakeCheck("algo:user", 3, 60'000, cost);
+    request.set_algorithm(algorithm);
+    pb::CheckResponse response;
+    EXPECT_TRUE(CallCheck(server_.stub(), request, &response, peek).ok());
+    return response;
+  };
+
+  // Token bucket: a burst of 3, then one token every 20 s.
+  for (int i = 0; i < 3; ++i) {
+    pb::CheckResponse r = check(pb::ALGORITHM_TOKEN_BUCKET, 1);
+    EXPECT_TRUE(r.allowed());
+    EXPECT_EQ(r.remaining(), 2 - i);
+    EXPECT_EQ(r.source(), pb::SOURCE_MEMORY);
+  }
+  pb::CheckResponse peek = check(pb::ALGORITHM_TOKEN_BUCKET, 1, /*peek=*/true);
+  pb::CheckResponse denied = check(pb::ALGORITHM_TOKEN_BUCKET, 1);
+  EXPECT_FALSE(peek.allowed());
+  EXPECT_FALSE(denied.allowed());
+  EXPECT_GT(millis(denied.retry_after()), 19'000);
+  EXPECT_LE(millis(denied.retry_after()), 20'000);
+  EXPECT_GT(millis(denied.reset_after()), 59'000);
+  EXPECT_LE(millis(denied.reset_after()), 60'000);
+
+  // Sliding window: 3 in this window; the count then weighs on the next one, so whole again
+  // only after more than one window.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(check(pb::ALGORITHM_SLIDING_WINDOW, 1).allowed());
+  pb::CheckResponse sliding = check(pb::ALGORITHM_SLIDING_WINDOW, 1);
+  EXPECT_FALSE(sliding.allowed());
+  EXPECT_EQ(sliding.remaining(), 0);
+  EXPECT_GT(millis(sliding.retry_after()), 0);
+  EXPECT_GE(millis(sliding.reset_after()), 60'000);
+  EXPECT_LE(millis(sliding.reset_after()), 120'000);
+
+  // Each algorithm is its own allowance, and Reset names the one it clears.
+  EXPECT_TRUE(check(pb::ALGORITHM_FIXED_WINDOW, 3).allowed());
+  pb::ResetRequest reset;
+  reset.set_key("algo:user");
+  reset.mutable_window()->set_seconds(60);
+  reset.set_algorithm(pb::ALGORITHM_TOKEN_BUCKET);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  pb::ResetResponse reset_response;
+  ASSERT_TRUE(server_.stub().Reset(&context, reset, &reset_response).ok());
+  EXPECT_TRUE(check(pb::ALGORITHM_TOKEN_BUCKET, 3).allowed());
+  EXPECT_FALSE(check(pb::ALGORITHM_SLIDING_WINDOW, 1).allowed());
 }
 
 TEST_F(MemoryModeTest, ConcurrentChecksAdmitExactlyTheLimit) {
