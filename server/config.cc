@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
@@ -13,6 +18,11 @@
 #include "lib/flag_parser.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "Address the gRPC service listens on.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain for the gRPC port; with --tls-key, the port speaks TLS only.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates; when set, gRPC clients must present a certificate they signed.");
 ABSL_FLAG(std::string, admin_address, "127.0.0.1:9464",
           "Address of the admin HTTP endpoint (GET /metrics, GET /health). Empty: none.");
 ABSL_FLAG(std::string, admin_basic_auth, "",
@@ -43,6 +53,9 @@ namespace {
 const FlagSet& ServerFlags() {
   static const auto* set = new FlagSet{{
                                            "grpc_address",
+                                           "tls_cert",
+                                           "tls_key",
+                                           "tls_client_ca",
                                            "admin_address",
                                            "admin_basic_auth",
                                            "metrics_max_key_prefixes",
@@ -64,12 +77,59 @@ absl::Status FlagError(const std::string& name, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), ": ", what));
 }
 
+// Reads the PEM file that flag `name` names, whole.
+absl::StatusOr<std::string> ReadPemFile(const std::string& name, const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return FlagError(name, absl::StrCat("cannot read ", path, ": is a directory"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return FlagError(name, absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return FlagError(name, absl::StrCat(path, " holds no PEM block"));
+  }
+  return text.str();
+}
+
+absl::StatusOr<std::optional<TlsConfig>> ValidateTls() {
+  TlsConfig tls;
+  tls.cert_path = absl::GetFlag(FLAGS_tls_cert);
+  tls.key_path = absl::GetFlag(FLAGS_tls_key);
+  tls.client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
+  if (tls.cert_path.empty() && tls.key_path.empty()) {
+    if (!tls.client_ca_path.empty()) {
+      return FlagError("tls_client_ca", "needs --tls-cert and --tls-key");
+    }
+    return std::nullopt;
+  }
+  if (tls.key_path.empty()) return FlagError("tls_key", "must be set together with --tls-cert");
+  if (tls.cert_path.empty()) return FlagError("tls_cert", "must be set together with --tls-key");
+
+  absl::StatusOr<std::string> cert = ReadPemFile("tls_cert", tls.cert_path);
+  if (!cert.ok()) return cert.status();
+  tls.cert_pem = *std::move(cert);
+  absl::StatusOr<std::string> key = ReadPemFile("tls_key", tls.key_path);
+  if (!key.ok()) return key.status();
+  tls.key_pem = *std::move(key);
+  if (!tls.client_ca_path.empty()) {
+    absl::StatusOr<std::string> ca = ReadPemFile("tls_client_ca", tls.client_ca_path);
+    if (!ca.ok()) return ca.status();
+    tls.client_ca_pem = *std::move(ca);
+  }
+  return tls;
+}
+
 absl::StatusOr<ServerConfig> Validate() {
   ServerConfig config;
   config.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   if (config.grpc_address.empty() || config.grpc_address.rfind(':') == std::string::npos) {
     return FlagError("grpc_address", "must be host:port");
   }
+  absl::StatusOr<std::optional<TlsConfig>> tls = ValidateTls();
+  if (!tls.ok()) return tls.status();
+  config.tls = *std::move(tls);
 
   config.admin_address = absl::GetFlag(FLAGS_admin_address);
   if (!config.admin_address.empty() && config.admin_address.rfind(':') == std::string::npos) {
@@ -158,7 +218,10 @@ std::string ServerUsage() {
 }
 
 std::string DescribeConfig(const ServerConfig& config) {
-  return absl::StrCat("grpc_address=", config.grpc_address, " admin_address=",
+  const absl::string_view tls = !config.tls                          ? "off"
+                                : config.tls->client_ca_path.empty() ? "on"
+                                                                     : "on, client certificates";
+  return absl::StrCat("grpc_address=", config.grpc_address, " tls=", tls, " admin_address=",
                       config.admin_address.empty() ? "none" : config.admin_address,
                       " admin_basic_auth=", config.admin_basic_auth.empty() ? "off" : "on",
                       " metrics_max_key_prefixes=", config.metrics_max_key_prefixes,

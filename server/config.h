@@ -14,9 +14,22 @@
 
 namespace ratelimit {
 
+// TLS for the gRPC port: the files' paths (for the log) and their PEM text, read at start-up.
+struct TlsConfig {
+  std::string cert_path;
+  std::string key_path;
+  // Empty: clients are not asked for a certificate.
+  std::string client_ca_path;
+  std::string cert_pem;
+  std::string key_pem;
+  std::string client_ca_pem;
+};
+
 // The server's effective configuration, validated.
 struct ServerConfig {
   std::string grpc_address;
+  // Absent: the gRPC port is plaintext.
+  std::optional<TlsConfig> tls;
   // Empty: no admin endpoint.
   std::string admin_address;
   // "user:password"; empty: the admin endpoint needs no authentication.

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "lib/logging.h"
 
@@ -15,6 +16,18 @@ std::unique_ptr<RedisClient> MakeRedisClient(const ServerConfig& config) {
   options.endpoint = *config.redis;
   options.command_timeout = config.redis_timeout;
   return std::make_unique<RedisClient>(options);
+}
+
+// Plaintext, or TLS with the configured certificate; with a client CA, mutual TLS.
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfig& config) {
+  if (!config.tls) return grpc::InsecureServerCredentials();
+  const TlsConfig& tls = *config.tls;
+  grpc::SslServerCredentialsOptions options(
+      tls.client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = tls.client_ca_pem;
+  options.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
+  return grpc::SslServerCredentials(options);
 }
 
 }  // namespace
@@ -59,17 +72,22 @@ absl::Status RateLimitServer::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.grpc_address, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(config_.grpc_address, MakeServerCredentials(config_), &port_);
   builder.RegisterService(&service_);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
     grpc_server_.reset();
     if (redis_client_ != nullptr) redis_client_->Stop();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config_.grpc_address, " (in use, or not an address)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config_.grpc_address,
+        config_.tls ? " (in use, not an address, or the TLS certificate and key do not match)"
+                    : " (in use, or not an address)"));
   }
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("serving gRPC on {} (port {})", config_.grpc_address, port_);
+  spdlog::info("serving gRPC on {} (port {}, {})", config_.grpc_address, port_,
+               !config_.tls                         ? "plaintext"
+               : config_.tls->client_ca_pem.empty() ? "TLS"
+                                                    : "TLS with client certificates");
   return absl::OkStatus();
 }
 
