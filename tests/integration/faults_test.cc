@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <ostream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -65,6 +66,8 @@ std::ostream& operator<<(std::ostream& out, const PhaseStats& s) {
 // Thread-safe.
 class CallerLoad {
  public:
+  static constexpr pb::Algorithm kAlgorithms[] = {
+      pb::ALGORITHM_FIXED_WINDOW, pb::ALGORITHM_SLIDING_WINDOW, pb::ALGORITHM_TOKEN_BUCKET};
   static constexpr int kMaxCalls = 200'000;
   static constexpr absl::Duration kMaxRun = absl::Minutes(2);
 
@@ -101,11 +104,16 @@ class CallerLoad {
   void Run(pb::RateLimitService::Stub& stub, const std::string& key_prefix) {
     const absl::Time end = absl::Now() + kMaxRun;
     for (int i = 0; i < kMaxCalls && !stop_.load() && absl::Now() < end; ++i) {
+      // Every algorithm in turn, so that each one's keys are checked for a TTL afterwards.
+      pb::CheckRequest request = MakeCheck(absl::StrCat(key_prefix, i % 16), 1'000'000'000, 60'000);
+      request.set_algorithm(kAlgorithms[i % 3]);
+      // A bucket this large is whole again within a millisecond and its key expires at once;
+      // a small one stays in Redis long enough to be checked. Denials are answers too.
+      if (request.algorithm() == pb::ALGORITHM_TOKEN_BUCKET) request.set_limit(100);
       pb::CheckResponse response;
       const absl::Time start = absl::Now();
       const grpc::Status status =
-          CallCheck(stub, MakeCheck(absl::StrCat(key_prefix, i % 16), 1'000'000'000, 60'000),
-                    &response, /*peek=*/false, absl::Seconds(5));
+          CallCheck(stub, request, &response, /*peek=*/false, absl::Seconds(5));
       const absl::Duration took = absl::Now() - start;
 
       absl::MutexLock lock(&mu_);
@@ -199,18 +207,27 @@ absl::Time LastLoggedTime(const std::string& log, absl::string_view text) {
   return last;
 }
 
-// Every key the service wrote has a TTL, so none outlives its window. Returns how many there are.
+// Every key the service wrote has a TTL, so none outlives its use; the callers' keys of every
+// algorithm are among them. Returns how many keys there are.
 size_t ExpectEveryKeyHasATtl(const RedisServer& redis) {
   absl::StatusOr<RedisReply> keys = redis.Command({"KEYS", "*"});
   EXPECT_TRUE(keys.ok()) << keys.status();
   if (!keys.ok()) return 0;
+  std::set<std::string> kinds;
   for (const RedisReply& key : keys->elements) {
     absl::StatusOr<RedisReply> ttl = redis.Command({"PTTL", key.str});
     EXPECT_TRUE(ttl.ok()) << ttl.status();
     if (!ttl.ok()) continue;
-    // -1: no TTL. -2: expired since KEYS, which is fine.
+    // -1: no TTL. -2: expired since KEYS, which is fine. A sliding window keeps the previous
+    // window too, so up to two windows of 60s.
     EXPECT_NE(ttl->integer, -1) << key.str << " has no TTL";
-    EXPECT_LE(ttl->integer, 60'000) << key.str;
+    EXPECT_LE(ttl->integer, 120'000) << key.str;
+    if (const size_t brace = key.str.find('{'); brace != std::string::npos) {
+      kinds.insert(key.str.substr(brace + 1, 2));
+    }
+  }
+  if (!keys->elements.empty()) {
+    EXPECT_EQ(kinds, (std::set<std::string>{"fw", "sw", "tb"}));
   }
   return keys->elements.size();
 }
