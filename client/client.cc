@@ -3,6 +3,7 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ratelimit {
 namespace {
@@ -39,12 +40,68 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
-// One call in flight: owns what gRPC writes into until the callback runs.
+}  // namespace
+
+// Counts a client's calls in flight, so that the client outlives every one of them.
+class Client::InFlight {
+ public:
+  void Add() {
+    absl::MutexLock lock(&mu_);
+    ++count_;
+  }
+  void Remove() {
+    absl::MutexLock lock(&mu_);
+    --count_;
+  }
+  void WaitForNone() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* count) { return *count == 0; }, &count_));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+namespace {
+
+// One call in flight: owns the context and messages, and deletes itself in OnDone, the one
+// place gRPC promises that it is done with them. The caller's callback runs after that, so a
+// caller woken by it may destroy the client at once.
 template <typename Request, typename Response>
-struct Call {
+class Call final : public grpc::ClientUnaryReactor {
+ public:
+  using Done = std::function<void(const grpc::Status&, const Request&, const Response&)>;
+
+  Call(absl::Duration deadline, Client::InFlight& in_flight) : in_flight_(in_flight) {
+    in_flight_.Add();
+    context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  }
+
+  void Start(Done done) {
+    done_ = std::move(done);
+    StartCall();
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    Done done = std::move(done_);
+    const grpc::Status final_status = status;
+    const Request final_request = std::move(request);
+    const Response final_response = std::move(response);
+    Client::InFlight& in_flight = in_flight_;
+    delete this;
+    done(final_status, final_request, final_response);
+    in_flight.Remove();
+  }
+
   grpc::ClientContext context;
   Request request;
   Response response;
+
+ private:
+  Client::InFlight& in_flight_;
+  Done done_;
 };
 
 template <typename T>
@@ -65,32 +122,38 @@ Client::Client(const std::string& target, ClientOptions options)
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(std::move(options)),
       channel_(std::move(channel)),
-      stub_(pb::RateLimitService::NewStub(channel_)) {}
+      stub_(pb::RateLimitService::NewStub(channel_)),
+      in_flight_(std::make_unique<InFlight>()) {}
+
+Client::~Client() { in_flight_->WaitForNone(); }
 
 bool Client::WaitForConnected(absl::Duration timeout) {
   return channel_->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout));
 }
 
 void Client::Decide(const CheckParams& params, bool peek, CheckCallback done) {
-  auto call = std::make_shared<Call<pb::CheckRequest, pb::CheckResponse>>();
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  auto* call = new Call<pb::CheckRequest, pb::CheckResponse>(options_.deadline, *in_flight_);
   call->request.set_key(params.key);
   call->request.set_limit(params.limit);
   ToProto(params.window, call->request.mutable_window());
   call->request.set_cost(params.cost);
   call->request.set_algorithm(params.algorithm);
-
-  auto on_done = [call, fail_mode = options_.fail_mode,
-                  done = std::move(done)](grpc::Status status) {
+  if (peek) {
+    stub_->async()->Peek(&call->context, &call->request, &call->response, call);
+  } else {
+    stub_->async()->Check(&call->context, &call->request, &call->response, call);
+  }
+  call->Start([fail_mode = options_.fail_mode, done = std::move(done)](
+                  const grpc::Status& status, const pb::CheckRequest& request,
+                  const pb::CheckResponse& response) {
     CheckResult result;
     if (status.ok()) {
-      const pb::CheckResponse& r = call->response;
-      result.allowed = r.allowed();
-      result.limit = r.limit();
-      result.remaining = r.remaining();
-      result.reset_after = FromProto(r.reset_after());
-      result.retry_after = FromProto(r.retry_after());
-      result.source = r.source();
+      result.allowed = response.allowed();
+      result.limit = response.limit();
+      result.remaining = response.remaining();
+      result.reset_after = FromProto(response.reset_after());
+      result.retry_after = FromProto(response.retry_after());
+      result.source = response.source();
       done(result);
       return;
     }
@@ -100,15 +163,10 @@ void Client::Decide(const CheckParams& params, bool peek, CheckCallback done) {
     }
     result.decided_locally = true;
     result.allowed = fail_mode == FailMode::kOpen;
-    result.limit = call->request.limit();
+    result.limit = request.limit();
     result.service_status = FromGrpc(status);
     done(result);
-  };
-  if (peek) {
-    stub_->async()->Peek(&call->context, &call->request, &call->response, std::move(on_done));
-  } else {
-    stub_->async()->Check(&call->context, &call->request, &call->response, std::move(on_done));
-  }
+  });
 }
 
 void Client::CheckAsync(const CheckParams& params, CheckCallback done) {
@@ -121,24 +179,23 @@ void Client::PeekAsync(const CheckParams& params, CheckCallback done) {
 
 void Client::ResetAsync(const std::string& key, absl::Duration window, pb::Algorithm algorithm,
                         ResetCallback done) {
-  auto call = std::make_shared<Call<pb::ResetRequest, pb::ResetResponse>>();
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  auto* call = new Call<pb::ResetRequest, pb::ResetResponse>(options_.deadline, *in_flight_);
   call->request.set_key(key);
   ToProto(window, call->request.mutable_window());
   call->request.set_algorithm(algorithm);
-  stub_->async()->Reset(
-      &call->context, &call->request, &call->response,
-      [call, done = std::move(done)](grpc::Status status) { done(FromGrpc(status)); });
+  stub_->async()->Reset(&call->context, &call->request, &call->response, call);
+  call->Start([done = std::move(done)](const grpc::Status& status, const pb::ResetRequest&,
+                                       const pb::ResetResponse&) { done(FromGrpc(status)); });
 }
 
 void Client::HealthAsync(HealthCallback done) {
-  auto call = std::make_shared<Call<pb::GetHealthRequest, pb::HealthSummary>>();
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
-  stub_->async()->GetHealth(&call->context, &call->request, &call->response,
-                            [call, done = std::move(done)](grpc::Status status) {
-                              if (!status.ok()) return done(FromGrpc(status));
-                              done(call->response);
-                            });
+  auto* call = new Call<pb::GetHealthRequest, pb::HealthSummary>(options_.deadline, *in_flight_);
+  stub_->async()->GetHealth(&call->context, &call->request, &call->response, call);
+  call->Start([done = std::move(done)](const grpc::Status& status, const pb::GetHealthRequest&,
+                                       const pb::HealthSummary& health) {
+    if (!status.ok()) return done(FromGrpc(status));
+    done(health);
+  });
 }
 
 absl::StatusOr<CheckResult> Client::Check(const CheckParams& params) {

@@ -27,7 +27,7 @@ void Limiter::Check(const LimitRequest& request, bool spend, DecisionCallback do
   const auto start = std::chrono::steady_clock::now();
   remote_->Check(request, spend,
                  [this, request, spend, admission, start,
-                  done = std::move(done)](absl::StatusOr<Decision> decision) {
+                  done = std::move(done)](const absl::StatusOr<Decision>& decision) {
                    if (observer_.on_remote_result) {
                      observer_.on_remote_result(decision.status(),
                                                 std::chrono::steady_clock::now() - start);
@@ -51,7 +51,7 @@ void Limiter::Reset(const AllowanceId& id, ResetCallback done) {
     return;
   }
   const auto start = std::chrono::steady_clock::now();
-  remote_->Reset(id, [this, start, done = std::move(done)](absl::Status status) {
+  remote_->Reset(id, [this, start, done = std::move(done)](const absl::Status& status) {
     if (observer_.on_remote_result) {
       observer_.on_remote_result(status, std::chrono::steady_clock::now() - start);
     }

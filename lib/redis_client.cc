@@ -178,16 +178,19 @@ void RedisClient::Eval(ScriptId script, int num_keys, std::vector<std::string> k
 }
 
 void RedisClient::Enqueue(std::unique_ptr<Request> request) {
+  std::unique_ptr<Request> refused;
   bool wake = false;
   {
     absl::MutexLock lock(&queue_mu_);
-    if (!stopped_) {
+    if (stopped_) {
+      refused = std::move(request);
+    } else {
       wake = queue_.empty();
       queue_.push_back(std::move(request));
     }
   }
-  if (request != nullptr) {
-    request->Finish(absl::UnavailableError("redis: client stopped"));
+  if (refused != nullptr) {
+    refused->Finish(absl::UnavailableError("redis: client stopped"));
     return;
   }
   // One wake-up serves every command queued before the loop drains.
@@ -262,13 +265,13 @@ void RedisClient::Dispatch(std::unique_ptr<Request> request) {
     lengths.push_back(arg.size());
   }
 
-  Request* raw = request.get();
+  // hiredis owns the request until OnReply, unless it refuses the command.
+  Request* raw = request.release();
   if (redisAsyncCommandArgv(context_, &RedisClient::OnReply, raw, static_cast<int>(argv.size()),
                             argv.data(), lengths.data()) != REDIS_OK) {
-    request->Finish(absl::UnavailableError("redis: connection is closing"));
+    std::unique_ptr<Request>(raw)->Finish(absl::UnavailableError("redis: connection is closing"));
     return;
   }
-  request.release();  // hiredis owns it until OnReply.
   raw->deadline = absl::Now() + options_.command_timeout;
   LinkPending(raw);
 }

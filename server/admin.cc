@@ -82,9 +82,8 @@ std::string AdminServer::HealthJson(const pb::HealthSummary& health, bool redis_
   if (health.breaker_state() == pb::BREAKER_STATE_OPEN) breaker = "OPEN";
   const bool degraded = redis_configured && health.backend() != "redis";
   nlohmann::json body = {
-      {"status", !health.serving() ? "shutting_down"
-                 : degraded        ? "degraded"
-                                   : "ok"},
+      {"status", degraded ? "degraded" : "ok"},
+      {"serving", health.serving()},
       {"redis", {{"configured", redis_configured}, {"connected", health.redis_connected()}}},
       {"circuitBreaker", {{"state", breaker}}},
       {"memoryStore",

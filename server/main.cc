@@ -29,7 +29,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   absl::StatusOr<ratelimit::ServerConfig> config =
-      ratelimit::LoadServerConfig(args, [](const char* name) { return std::getenv(name); });
+      // Start-up, before any other thread exists.
+      ratelimit::LoadServerConfig(args, [](const char* name) {
+        return std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
+      });
   if (!config.ok()) {
     std::cerr << "ratelimit-server: " << config.status().message() << "\n";
     return 2;

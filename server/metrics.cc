@@ -1,9 +1,9 @@
 #include "server/metrics.h"
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -113,14 +113,13 @@ class ProcessCollector final : public prom::Collectable {
   }
 
   static int OpenFds() {
-    DIR* dir = opendir("/proc/self/fd");
-    if (dir == nullptr) return 0;
+    std::error_code error;
     int count = 0;
-    while (dirent* entry = readdir(dir)) {
-      if (entry->d_name[0] != '.') ++count;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", error);
+         !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+      ++count;
     }
-    closedir(dir);
-    return count - 1;  // Not the descriptor opendir itself holds.
+    return std::max(0, count - 1);  // Not the descriptor the iterator itself holds.
   }
 };
 

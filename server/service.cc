@@ -123,7 +123,7 @@ grpc::ServerUnaryReactor* RateLimitServiceImpl::Reset(grpc::CallbackServerContex
     reactor->Finish(ShuttingDown());
     return reactor;
   }
-  limiter_.Reset(*id, [this, reactor](absl::Status status) {
+  limiter_.Reset(*id, [this, reactor](const absl::Status& status) {
     reactor->Finish(ToGrpc(status));
     EndCall();
   });

@@ -147,9 +147,11 @@ int PrintHealth(const absl::StatusOr<pb::HealthSummary>& health) {
 
 int Run(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  if (absl::Status s = ParseFlags(
-          CliFlags(), args, [](const char* n) { return std::getenv(n); }, &positional);
-      !s.ok()) {
+  // Start-up, before any other thread exists.
+  const auto getenv = [](const char* n) {
+    return std::getenv(n);
+  };  // NOLINT(concurrency-mt-unsafe)
+  if (absl::Status s = ParseFlags(CliFlags(), args, getenv, &positional); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (positional.size() != 1)

@@ -52,7 +52,8 @@ struct CheckResult {
 };
 
 // A client of RateLimitService over one channel, reused for the client's life. Thread-safe:
-// share one between threads. Asynchronous callbacks run on gRPC's threads and must not block.
+// share one between threads. Asynchronous callbacks run on gRPC's threads and must not block,
+// nor destroy the client.
 //
 // Results: a check that the service could not answer (unreachable, deadline, server trouble)
 // is decided by the fail mode and is not an error; errors are for what retrying cannot fix,
@@ -67,6 +68,12 @@ class Client {
   explicit Client(const std::string& target, ClientOptions options = {});
   // For tests and callers that build their own channel.
   Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
+  // Waits for the calls in flight to finish: each ends by its deadline.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  class InFlight;
 
   absl::StatusOr<CheckResult> Check(const CheckParams& params);
   absl::StatusOr<CheckResult> Peek(const CheckParams& params);
@@ -92,6 +99,7 @@ class Client {
   const ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ratelimit::v1::RateLimitService::Stub> stub_;
+  std::unique_ptr<InFlight> in_flight_;
 };
 
 }  // namespace ratelimit
