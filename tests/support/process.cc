@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,8 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std
       dup2(fd, STDERR_FILENO);
       close(fd);
     }
+    // Die with the test, even when it crashes before its destructors run.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The test may have blocked signals; the child starts clean.
     sigset_t none;
     sigemptyset(&none);
