@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Load benchmark: ratelimit-server against the floors set by gRPC and Redis, in one run.
+# Starts redis-server, the do-nothing gRPC server (bench/noop_server) and ratelimit-server in
+# memory mode and in Redis mode, all on loopback, drives each with `ratelimit-cli bench`, runs
+# redis-benchmark on the project's own Lua script with EVALSHA, and prints a table of
+# throughput and latency with the ratios to the floors.
+#   bench/run_load.sh [build dir]      (DURATION=10s CONCURRENCY=64 to change the load)
+set -euo pipefail
+build=${1:-build}
+duration=${DURATION:-10s}
+concurrency=${CONCURRENCY:-64}
+cli="$build/client/ratelimit-cli"
+work=$(mktemp -d /tmp/ratelimit-load.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+redis_port=$(free_port); noop_port=$(free_port); mem_port=$(free_port); redis_mode_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  >"$work/redis.log" 2>&1 & pids+=($!)
+"$build/bench/noop_server" "127.0.0.1:$noop_port" >"$work/noop.log" 2>&1 & pids+=($!)
+"$build/ratelimit-server" --grpc-address="127.0.0.1:$mem_port" --admin-address= \
+  --log-level=warn >"$work/mem.log" 2>&1 & pids+=($!)
+wait_port "$redis_port"
+"$build/ratelimit-server" --grpc-address="127.0.0.1:$redis_mode_port" --admin-address= \
+  --redis="redis://127.0.0.1:$redis_port" --log-level=warn >"$work/redis-mode.log" 2>&1 & pids+=($!)
+for p in "$noop_port" "$mem_port" "$redis_mode_port"; do wait_port "$p"; done
+sleep 0.5
+
+# One bench run: prints "throughput p50_ms p99_ms".
+run() {
+  local port=$1 keys=$2
+  "$cli" bench --target="127.0.0.1:$port" --duration="$duration" --concurrency="$concurrency" \
+    --keys="$keys" --limit=1000000000 --window=1h --progress=false --json \
+    | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+l = r["latency_ms"]
+print("%.0f %.3f %.3f %d %d %d" % (r["throughput_per_second"], l["p50"], l["p99"], r["errors"],
+                                   r["source"]["redis"], r["source"]["memory"]))'
+}
+
+# Redis's floor: the fixed-window script itself, with EVALSHA, at the same concurrency.
+script=$(sed -n '/kFixedWindowScript\[\] = R"lua(/,/)lua";/p' lib/redis_scripts.h | sed '1d;$d')
+sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$script")
+redis_floor() {
+  local pipeline=$1
+  redis-benchmark -p "$redis_port" -c "$concurrency" -n 200000 -P "$pipeline" -q \
+    EVALSHA "$sha" 1 'ratelimit:{fw:3600000:bench:__rand_int__}' 1000000000 3600000 1 1 '' \
+    | tr '\r' '\n' | grep -o '[0-9.]* requests per second, p50=[0-9.]* msec' | tail -1
+}
+
+echo "machine: $(nproc) cores, $(uname -r); duration $duration, $concurrency calls in flight"
+printf "%-34s %12s %9s %9s %8s\n" "server / keys" "checks/s" "p50 ms" "p99 ms" "vs noop"
+declare -A rate
+for keys in 1 10000; do
+  for target in noop:$noop_port memory:$mem_port redis:$redis_mode_port; do
+    name=${target%%:*}; port=${target##*:}
+    read -r tput p50 p99 errors from_redis from_memory < <(run "$port" "$keys")
+    rate[$name]=$tput
+    ratio=$(python3 -c "print(f'{$tput / ${rate[noop]}:.2f}')")
+    printf "%-34s %12s %9s %9s %8s" "$name ($keys key$([[ $keys == 1 ]] || echo s))" "$tput" "$p50" "$p99" "$ratio"
+    [[ $errors == 0 ]] || printf "  errors %s" "$errors"
+    [[ $name != redis || $from_memory == 0 ]] || printf "  (memory answered %s)" "$from_memory"
+    echo
+  done
+done
+echo
+echo "redis-benchmark EVALSHA of the fixed-window script, $concurrency connections:"
+echo "  no pipelining:  $(redis_floor 1)"
+echo "  -P 16:          $(redis_floor 16)"
