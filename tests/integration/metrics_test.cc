@@ -220,7 +220,7 @@ TEST(AdminTest, GarbageOnTheAdminPortDoesNoHarm) {
   ServerProcess server;
   ASSERT_TRUE(server.Start().ok());
   for (const std::string& junk :
-       {std::string("\x00\x01\x02garbage\r\n\r\n", 16), std::string(100'000, 'A'),
+       {std::string("\x00\x01\x02garbage\r\n\r\n", 14), std::string(100'000, 'A'),
         std::string("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
         std::string("BREW /pot HTCPCP/1.0\r\n\r\n")}) {
     (void)testing::SendRaw(server.admin_port(), junk);

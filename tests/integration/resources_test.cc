@@ -21,6 +21,14 @@
 namespace ratelimit {
 namespace {
 
+// AddressSanitizer holds freed memory in quarantine, so resident memory says nothing about
+// leaks there; its own leak checker covers that build instead.
+#ifdef __SANITIZE_ADDRESS__
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 namespace pb = ::ratelimit::v1;
 using testing::CallCheck;
 using testing::HttpGet;
@@ -106,8 +114,10 @@ TEST(MemoryStoreResourcesTest, AMillionDistinctKeysKeepTheBoundAndTheRssFlat) {
   EXPECT_LE(largest.load(), kBound);
   EXPECT_EQ(store.size(), kBound);
   // One leaked entry per eviction would be ~100 MB here.
-  EXPECT_LE(rss_peak.load() - rss_full, 4 * kMiB);
-  EXPECT_LE(rss_end - rss_full, 4 * kMiB);
+  if (kRssIsMeaningful) {
+    EXPECT_LE(rss_peak.load() - rss_full, 4 * kMiB);
+    EXPECT_LE(rss_end - rss_full, 4 * kMiB);
+  }
 }
 
 // Sends Checks on distinct keys through `stub`, `window` at a time, until `max_keys` or
@@ -391,7 +401,7 @@ TEST(ConnectionResourcesTest, ThousandsOfShortLivedConnectionsLeakNoDescriptorsO
             << " -> " << rss_after / kMiB << " MiB\n";
   EXPECT_LE(fds_after, fds_before + 2);
   // A leak of even 2 KiB per connection would show as 10 MB.
-  EXPECT_LE(rss_after - rss_before, 4 * kMiB);
+  if (kRssIsMeaningful) EXPECT_LE(rss_after - rss_before, 4 * kMiB);
 }
 
 }  // namespace
