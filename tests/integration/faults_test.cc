@@ -227,7 +227,10 @@ size_t ExpectEveryKeyHasATtl(const RedisServer& redis) {
     }
   }
   if (!keys->elements.empty()) {
-    EXPECT_EQ(kinds, (std::set<std::string>{"fw", "sw", "tb"}));
+    // Token-bucket keys live only until the bucket is full again (well under a second at the
+    // callers' rate), so on a slow machine they may be gone by now; the windows' keys are not.
+    EXPECT_TRUE(kinds.count("fw") && kinds.count("sw")) << "keys of both windows expected";
+    for (const std::string& kind : kinds) EXPECT_TRUE(kind == "fw" || kind == "sw" || kind == "tb");
   }
   return keys->elements.size();
 }
