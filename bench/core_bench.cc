@@ -1,7 +1,9 @@
 // Micro-benchmarks of the limiter core: the memory store's check, request validation, and
 // building a Redis command. Run: build/bench/core_bench
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,14 +35,14 @@ void BM_MemoryStoreCheck(benchmark::State& state) {
   const int keys_per_thread = static_cast<int>(state.range(0));
   if (state.thread_index() == 0) {
     g_store = std::make_unique<MemoryStore>(
-        g_clock, MemoryStore::Options{.max_entries = 1'000'000,
-                                      .sweep_interval = absl::ZeroDuration()});
+        g_clock,
+        MemoryStore::Options{.max_entries = 1'000'000, .sweep_interval = absl::ZeroDuration()});
   }
   const std::vector<std::string> keys = MakeKeys(keys_per_thread, state.thread_index());
   size_t i = 0;
   for (auto _ : state) {
-    const LimitRequest request{
-        AllowanceId{keys[i], Algorithm::kFixedWindow, 60'000}, int64_t{1} << 40, 1};
+    const LimitRequest request{AllowanceId{keys[i], Algorithm::kFixedWindow, 60'000},
+                               int64_t{1} << 40, 1};
     benchmark::DoNotOptimize(g_store->Check(request, true));
     if (++i == keys.size()) i = 0;
   }
@@ -50,8 +52,8 @@ void BM_MemoryStoreCheck(benchmark::State& state) {
 BENCHMARK(BM_MemoryStoreCheck)->Arg(1)->Arg(100'000)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_MemoryStoreCheckAlgorithms(benchmark::State& state) {
-  MemoryStore store(g_clock, MemoryStore::Options{.max_entries = 10'000,
-                                                  .sweep_interval = absl::ZeroDuration()});
+  MemoryStore store(
+      g_clock, MemoryStore::Options{.max_entries = 10'000, .sweep_interval = absl::ZeroDuration()});
   const auto algorithm = static_cast<Algorithm>(state.range(0));
   for (auto _ : state) {
     const LimitRequest request{AllowanceId{"user:42", algorithm, 60'000}, int64_t{1} << 40, 1};
@@ -59,6 +61,37 @@ void BM_MemoryStoreCheckAlgorithms(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MemoryStoreCheckAlgorithms)->DenseRange(1, 3);
+
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0;
+  int64_t resident = 0;
+  statm >> pages >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// Resident memory per stored entry with 32-byte keys: fill a store and divide the growth.
+void BM_MemoryPerEntry(benchmark::State& state) {
+  const int64_t entries = state.range(0);
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::vector<std::string> keys = MakeKeys(static_cast<int>(entries), 0);
+    const int64_t before = ResidentBytes();
+    state.ResumeTiming();
+    auto store = std::make_unique<MemoryStore>(
+        g_clock,
+        MemoryStore::Options{.max_entries = entries, .sweep_interval = absl::ZeroDuration()});
+    for (const std::string& key : keys) {
+      store->Check(LimitRequest{AllowanceId{key, Algorithm::kFixedWindow, 60'000}, 10, 1}, true);
+    }
+    state.PauseTiming();
+    state.counters["bytes_per_entry"] =
+        static_cast<double>(ResidentBytes() - before) / static_cast<double>(entries);
+    store.reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_MemoryPerEntry)->Arg(1'000'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_ValidateRequest(benchmark::State& state) {
   const std::string key = "tenant-7:user:1234567:endpoint:x";
@@ -73,7 +106,11 @@ void BM_BuildRedisCommand(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<std::string> args = {
         RedisStore::KeyFor("ratelimit:", AllowanceId{key, Algorithm::kFixedWindow, 60'000}),
-        "100", "60000", "1", "1", ""};
+        "100",
+        "60000",
+        "1",
+        "1",
+        ""};
     benchmark::DoNotOptimize(args);
   }
 }
