@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Load benchmark: ratelimit-server against the floors set by gRPC and Redis, in one run.
+# Needs redis-server and redis-benchmark (redis-tools); h2load (nghttp2-client) when present.
 # Starts redis-server, the do-nothing gRPC server (bench/noop_server) and ratelimit-server in
 # memory mode and in Redis mode, all on loopback, drives each with `ratelimit-cli bench`, runs
 # redis-benchmark on the project's own Lua script with EVALSHA, and prints a table of
@@ -72,6 +73,39 @@ for keys in 1 10000; do
     echo
   done
 done
+# The same comparison with an independent load generator: h2load sends a fixed gRPC frame
+# (one Check of key bench:1) on one HTTP/2 connection with $concurrency streams in flight.
+if command -v h2load >/dev/null; then
+  python3 - "$work/check.bin" <<'PY'
+import sys
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | 0x80]) if n else bytes([b])
+        if not n:
+            return out
+key = b"bench:1"
+window = b"\x08" + varint(3600)
+msg = b"\x0a" + varint(len(key)) + key + b"\x10" + varint(10**9) + b"\x1a" + varint(len(window)) + window
+open(sys.argv[1], "wb").write(b"\x00" + len(msg).to_bytes(4, "big") + msg)
+PY
+  echo
+  echo "h2load, 1 connection, $concurrency streams, ${duration}:"
+  printf "%-34s %12s %12s %8s\n" "server" "checks/s" "mean ms" "vs noop"
+  for target in noop:$noop_port memory:$mem_port redis:$redis_mode_port; do
+    name=${target%%:*}; port=${target##*:}
+    out=$(h2load -D "${duration%s}" -c 1 -m "$concurrency" -H 'content-type: application/grpc' \
+      -H 'te: trailers' -d "$work/check.bin" \
+      "http://127.0.0.1:$port/ratelimit.v1.RateLimitService/Check" 2>&1)
+    tput=$(echo "$out" | awk '/^finished in/ {print int($4)}')
+    mean=$(echo "$out" | awk '/^time for request:/ {print $6}')
+    [[ $name == noop ]] && h2_noop=$tput
+    printf "%-34s %12s %12s %8s\n" "$name (1 key)" "$tput" "$mean" \
+      "$(python3 -c "print(f'{$tput / $h2_noop:.2f}')")"
+  done
+fi
+
 echo
 echo "redis-benchmark EVALSHA of the fixed-window script, $concurrency connections:"
 echo "  no pipelining:  $(redis_floor 1)"
