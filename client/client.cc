@@ -86,12 +86,12 @@ class Call final : public grpc::ClientUnaryReactor {
 
   void OnDone(const grpc::Status& status) override {
     Done done = std::move(done_);
-    const grpc::Status final_status = status;
     const Request final_request = std::move(request);
     const Response final_response = std::move(response);
     Client::InFlight& in_flight = in_flight_;
     delete this;
-    done(final_status, final_request, final_response);
+    // `status` belongs to gRPC's call, which outlives this reactor.
+    done(status, final_request, final_response);
     in_flight.Remove();
   }
 
@@ -113,7 +113,7 @@ T Wait(const std::function<void(std::function<void(T)>)>& start) {
 
 }  // namespace
 
-Client::Client(const std::string& target, ClientOptions options)
+Client::Client(const std::string& target, const ClientOptions& options)
     : Client(grpc::CreateChannel(target, options.credentials != nullptr
                                              ? options.credentials
                                              : grpc::InsecureChannelCredentials()),

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
@@ -84,7 +85,9 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& name, const std::stri
     return FlagError(name, absl::StrCat("cannot read ", path, ": is a directory"));
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return FlagError(name, absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  if (!in)
+    return FlagError(
+        name, absl::StrCat("cannot read ", path, ": ", std::generic_category().message(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   if (text.str().find("-----BEGIN ") == std::string::npos) {

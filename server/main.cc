@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "lib/logging.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/logging.h"
 #include "server/config.h"
 #include "server/server.h"
 

@@ -149,8 +149,8 @@ int Run(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   // Start-up, before any other thread exists.
   const auto getenv = [](const char* n) {
-    return std::getenv(n);
-  };  // NOLINT(concurrency-mt-unsafe)
+    return std::getenv(n);  // NOLINT(concurrency-mt-unsafe)
+  };
   if (absl::Status s = ParseFlags(CliFlags(), args, getenv, &positional); !s.ok()) {
     return Fail(std::string(s.message()));
   }

@@ -65,7 +65,7 @@ class Client {
   using HealthCallback = std::function<void(absl::StatusOr<ratelimit::v1::HealthSummary>)>;
 
   // `target` is a gRPC target such as "127.0.0.1:50051" or "dns:///ratelimit:50051".
-  explicit Client(const std::string& target, ClientOptions options = {});
+  explicit Client(const std::string& target, const ClientOptions& options = {});
   // For tests and callers that build their own channel.
   Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
   // Waits for the calls in flight to finish: each ends by its deadline.
