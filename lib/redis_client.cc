@@ -46,7 +46,14 @@ namespace {
 
 timeval TimevalOf(absl::Duration d) { return absl::ToTimeval(std::max(d, absl::ZeroDuration())); }
 
-RedisReply ConvertReply(const redisReply* r) {
+void EnableLibeventThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] { evthread_use_pthreads(); });
+}
+
+}  // namespace
+
+RedisReply ToRedisReply(const redisReply* r) {
   RedisReply out;
   switch (r->type) {
     case REDIS_REPLY_INTEGER:
@@ -68,7 +75,7 @@ RedisReply ConvertReply(const redisReply* r) {
     case REDIS_REPLY_ARRAY:
       out.type = RedisReply::Type::kArray;
       out.elements.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(ConvertReply(r->element[i]));
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(ToRedisReply(r->element[i]));
       break;
     default:
       out.type = RedisReply::Type::kNil;
@@ -76,13 +83,6 @@ RedisReply ConvertReply(const redisReply* r) {
   }
   return out;
 }
-
-void EnableLibeventThreads() {
-  static std::once_flag once;
-  std::call_once(once, [] { evthread_use_pthreads(); });
-}
-
-}  // namespace
 
 absl::Status RedisContextError(int err, const char* errstr) {
   const std::string detail = errstr != nullptr && errstr[0] != '\0' ? errstr : "no detail";
@@ -284,7 +284,7 @@ void RedisClient::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
     request->Finish(RedisContextError(ac->err, ac->errstr));
     return;
   }
-  RedisReply converted = ConvertReply(static_cast<redisReply*>(reply));
+  RedisReply converted = ToRedisReply(static_cast<redisReply*>(reply));
 
   // The script cache is gone (SCRIPT FLUSH, or a restart that lost it): send the body, which
   // also caches it again. This is not a failure of Redis.

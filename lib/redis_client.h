@@ -18,6 +18,7 @@
 struct event;
 struct event_base;
 struct redisAsyncContext;
+struct redisReply;
 
 namespace ratelimit {
 
@@ -130,6 +131,9 @@ class RedisClient {
 
   std::atomic<bool> connected_{false};
 };
+
+// Copies a hiredis reply into an owned RedisReply.
+RedisReply ToRedisReply(const redisReply* reply);
 
 // The single place that turns a failed Redis call into a status: hiredis's context error codes,
 // timeouts and error replies.

@@ -7,34 +7,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace ratelimit::testing {
-namespace {
-
-RedisReply Convert(const redisReply* r) {
-  RedisReply out;
-  switch (r->type) {
-    case REDIS_REPLY_INTEGER:
-      out.type = RedisReply::Type::kInteger;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-      out.type = r->type == REDIS_REPLY_STRING   ? RedisReply::Type::kString
-                 : r->type == REDIS_REPLY_STATUS ? RedisReply::Type::kStatus
-                                                 : RedisReply::Type::kError;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = RedisReply::Type::kArray;
-      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(Convert(r->element[i]));
-      break;
-    default:
-      break;
-  }
-  return out;
-}
-
-}  // namespace
 
 RedisServer::RedisServer(std::vector<std::string> extra_args)
     : extra_args_(std::move(extra_args)), port_(PickFreePort()), dir_(MakeTempDir("redis-test")) {
@@ -109,7 +81,7 @@ absl::StatusOr<RedisReply> RedisServer::Command(const std::vector<std::string>& 
     redisFree(c);
     return absl::UnavailableError("no reply from the test redis");
   }
-  RedisReply out = Convert(reply);
+  RedisReply out = ToRedisReply(reply);
   freeReplyObject(reply);
   redisFree(c);
   return out;
