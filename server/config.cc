@@ -79,19 +79,20 @@ absl::Status FlagError(const std::string& name, absl::string_view what) {
 }
 
 // Reads the PEM file that flag `name` names, whole.
+// Errors name the flag, not the path: a value in the wrong place may be a URL with a password.
 absl::StatusOr<std::string> ReadPemFile(const std::string& name, const std::string& path) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) {
-    return FlagError(name, absl::StrCat("cannot read ", path, ": is a directory"));
+    return FlagError(name, "cannot read the file: it is a directory");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return FlagError(
-        name, absl::StrCat("cannot read ", path, ": ", std::generic_category().message(errno)));
+        name, absl::StrCat("cannot read the file: ", std::generic_category().message(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   if (text.str().find("-----BEGIN ") == std::string::npos) {
-    return FlagError(name, absl::StrCat(path, " holds no PEM block"));
+    return FlagError(name, "the file holds no PEM block");
   }
   return text.str();
 }

@@ -217,7 +217,7 @@ TEST_F(TlsTest, BadTlsFlagsStopStartupNamingTheFlag) {
       {{cert, key, "--tls-client-ca=" + certs_.Path("missing.pem")},
        "--tls-client-ca: cannot read"},
       {{"--tls-cert=" + certs_.Path("garbage.pem"), key},
-       "--tls-cert: " + certs_.Path("garbage.pem") + " holds no PEM block"},
+       "--tls-cert: the file holds no PEM block"},
       {{"--tls-cert=" + certs_.Path(""), key}, "--tls-cert: cannot read"},  // A directory.
   };
   for (const Case& c : cases) {
