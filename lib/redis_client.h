@@ -37,6 +37,9 @@ struct RedisReply {
 // timeout. A lost connection is re-established with backoff; until it is, commands fail at once.
 //
 // Thread-safe. Callbacks run on the client's event-loop thread and must not block.
+//
+// TODO: one connection carries every check; past what one Redis event loop can parse, a small
+// pool of connections would be needed, and Redis Cluster would need slot routing on top.
 class RedisClient {
  public:
   struct Options {

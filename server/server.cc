@@ -106,6 +106,8 @@ void RateLimitServer::Shutdown(absl::Duration grace) {
   // shuts down: gRPC's Wait() returns only once each call has finished, which for a call held by
   // a frozen Redis would otherwise be at the Redis timeout, however short the grace.
   if (redis_client_ != nullptr) redis_client_->Stop();
+  // TODO: a call whose answer is finished but not yet written when the drain ends could still
+  // be cancelled here; counting each call until gRPC reports it done (OnDone) would close that.
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now()));
   grpc_server_->Wait();
   grpc_server_.reset();

@@ -16,6 +16,8 @@
 #include "nlohmann/json.hpp"
 #include "ratelimit/client.h"
 
+// TODO: no TLS flags yet, so the CLI reaches only plaintext servers; the library takes
+// credentials through ClientOptions.
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "The service's gRPC address.");
 ABSL_FLAG(std::string, key, "", "The allowance's key (bench: the prefix of generated keys).");
 ABSL_FLAG(int64_t, limit, 0, "Units per window.");
