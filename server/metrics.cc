@@ -26,26 +26,25 @@ const prom::Histogram::BucketBoundaries& LatencyBuckets() {
   return *buckets;
 }
 
-prom::MetricFamily GaugeFamily(std::string name, std::string help, double value) {
+// A family of one unlabelled sample, for values read at scrape time.
+prom::MetricFamily SingleValueFamily(std::string name, std::string help, prom::MetricType type,
+                                     double value) {
   prom::MetricFamily family;
   family.name = std::move(name);
   family.help = std::move(help);
-  family.type = prom::MetricType::Gauge;
+  family.type = type;
   prom::ClientMetric metric;
-  metric.gauge.value = value;
+  (type == prom::MetricType::Counter ? metric.counter.value : metric.gauge.value) = value;
   family.metric.push_back(metric);
   return family;
 }
 
+prom::MetricFamily GaugeFamily(std::string name, std::string help, double value) {
+  return SingleValueFamily(std::move(name), std::move(help), prom::MetricType::Gauge, value);
+}
+
 prom::MetricFamily CounterFamily(std::string name, std::string help, double value) {
-  prom::MetricFamily family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = prom::MetricType::Counter;
-  prom::ClientMetric metric;
-  metric.counter.value = value;
-  family.metric.push_back(metric);
-  return family;
+  return SingleValueFamily(std::move(name), std::move(help), prom::MetricType::Counter, value);
 }
 
 // Reads the memory store's gauges when scraped, so the hot path never writes them.
