@@ -29,26 +29,10 @@ if [[ -n $BUILD_DIR ]]; then
 fi
 cd "$ROOT" || exit 1
 
-PASSED=0
-FAILED=0
+# shellcheck source=tests/deploy/checks.sh
+source "$ROOT/tests/deploy/checks.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-
-# check NAME COMMAND...: runs COMMAND, counts the outcome, shows its output
-# only on failure.
-check() {
-  local name=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    PASSED=$((PASSED + 1))
-    echo "PASS  $name"
-  else
-    FAILED=$((FAILED + 1))
-    echo "FAIL  $name"
-    local line
-    [[ -n $out ]] && while IFS= read -r line; do echo "      $line"; done <<<"$out"
-  fi
-}
 
 # --- tools ------------------------------------------------------------------
 

@@ -31,25 +31,8 @@ BUILD_DIR=$(cd "$1" && pwd) || { echo "no build directory $1" >&2; exit 2; }
 SERVER_BIN=$BUILD_DIR/ratelimit-server
 CLI_BIN=$BUILD_DIR/client/ratelimit-cli
 
-PASSED=0
-FAILED=0
-
-# check NAME COMMAND...: runs COMMAND, counts the outcome, shows its output
-# only on failure.
-check() {
-  local name=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    PASSED=$((PASSED + 1))
-    echo "PASS  $name"
-  else
-    FAILED=$((FAILED + 1))
-    echo "FAIL  $name"
-    local line
-    [[ -n $out ]] && while IFS= read -r line; do echo "      $line"; done <<<"$out"
-  fi
-  return 0
-}
+# shellcheck source=tests/deploy/checks.sh
+source "$ROOT/tests/deploy/checks.sh"
 
 finish() {
   echo "$PASSED passed, $FAILED failed"
