@@ -12,6 +12,7 @@
 #include "lib/memory_store.h"
 #include "tests/store_cases.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/window.h"
 
 namespace ratelimit {
 namespace {
@@ -23,6 +24,7 @@ class RedisStoreTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(redis_.Start().ok());
     Connect(redis_.url());
+    testing::WaitForRoomInWindow();
   }
 
   void Connect(const std::string& url, absl::Duration timeout = absl::Milliseconds(200)) {

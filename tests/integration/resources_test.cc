@@ -39,6 +39,11 @@ using testing::ServerProcess;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
+// Token bucket entries expire a fixed time after their last write. A fixed window would expire
+// every entry at the same wall-clock boundary, and a boundary during a test empties part of the
+// store under it.
+constexpr int64_t kLongWindowMs = 3'600'000;
+
 // This process's resident memory, from /proc/self/statm (pages).
 double SelfRssBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -72,7 +77,7 @@ TEST(MemoryStoreResourcesTest, AMillionDistinctKeysKeepTheBoundAndTheRssFlat) {
   constexpr int64_t kWarmUp = 100'000;
   for (int64_t i = 0; i < kWarmUp; ++i) {
     const std::string key = DistinctKey(i);
-    store.Check(LimitRequest{AllowanceId{key, Algorithm::kFixedWindow, 60'000}, 5, 1}, true);
+    store.Check(LimitRequest{AllowanceId{key, Algorithm::kTokenBucket, kLongWindowMs}, 5, 1}, true);
   }
   ASSERT_EQ(store.size(), kBound);
   const double rss_full = SelfRssBytes();
@@ -86,7 +91,7 @@ TEST(MemoryStoreResourcesTest, AMillionDistinctKeysKeepTheBoundAndTheRssFlat) {
       for (int64_t i = kWarmUp + t; i < kKeys; i += kThreads) {
         const std::string key = DistinctKey(i);
         const Decision d = store.Check(
-            LimitRequest{AllowanceId{key, Algorithm::kFixedWindow, 60'000}, 5, 1}, true);
+            LimitRequest{AllowanceId{key, Algorithm::kTokenBucket, kLongWindowMs}, 5, 1}, true);
         ASSERT_TRUE(d.allowed) << "a key never seen before has its whole allowance";
         if (i % 1000 < kThreads) {
           int64_t size = store.size();
@@ -154,7 +159,8 @@ int64_t SendDistinctKeys(pb::RateLimitService::Stub& stub, int64_t max_keys, abs
     Slot& slot = slots[index];
     slot.context = std::make_unique<grpc::ClientContext>();
     slot.context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    slot.request = MakeCheck(DistinctKey(i), 5, 60'000);
+    slot.request = MakeCheck(DistinctKey(i), 5, kLongWindowMs);
+    slot.request.set_algorithm(pb::ALGORITHM_TOKEN_BUCKET);
     stub.async()->Check(slot.context.get(), &slot.request, &slot.response,
                         [&, index](grpc::Status status) {
                           absl::MutexLock lock(&mu);

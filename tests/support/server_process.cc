@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/window.h"
 
 namespace ratelimit::testing {
 
@@ -65,6 +66,8 @@ absl::Status ServerProcess::Start() {
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
     pb::HealthSummary health;
     if (stub_->GetHealth(&context, pb::GetHealthRequest(), &health).ok()) {
+      // Tests count decisions in one-minute fixed windows right after start-up.
+      WaitForRoomInWindow();
       return absl::OkStatus();
     }
     absl::StatusOr<int> exited = process_.Wait(absl::Milliseconds(1));
