@@ -103,15 +103,9 @@ BENCHMARK(BM_ValidateRequest);
 
 void BM_BuildRedisCommand(benchmark::State& state) {
   const std::string key = "tenant-7:user:1234567:endpoint:x";
+  const LimitRequest request{AllowanceId{key, Algorithm::kFixedWindow, 60'000}, 100, 1};
   for (auto _ : state) {
-    std::vector<std::string> args = {
-        RedisStore::KeyFor("ratelimit:", AllowanceId{key, Algorithm::kFixedWindow, 60'000}),
-        "100",
-        "60000",
-        "1",
-        "1",
-        ""};
-    benchmark::DoNotOptimize(args);
+    benchmark::DoNotOptimize(RedisStore::CheckArgs("ratelimit:", request, true, nullptr));
   }
 }
 BENCHMARK(BM_BuildRedisCommand);

@@ -20,7 +20,7 @@
 namespace ratelimit {
 
 struct RedisClient::Request {
-  std::vector<std::string> args;
+  RedisArgs args;
   Callback done;
   ScriptId script = -1;
   int num_keys = 0;
@@ -51,7 +51,23 @@ void EnableLibeventThreads() {
   std::call_once(once, [] { evthread_use_pthreads(); });
 }
 
+// Appends one RESP bulk string made of `pieces`.
+void AppendBulk(std::string& out, std::initializer_list<absl::string_view> pieces) {
+  size_t size = 0;
+  for (absl::string_view piece : pieces) size += piece.size();
+  const absl::AlphaNum length(size);
+  out.append("$", 1).append(length.data(), length.size()).append("\r\n", 2);
+  for (absl::string_view piece : pieces) out.append(piece.data(), piece.size());
+  out.append("\r\n", 2);
+}
+
 }  // namespace
+
+RedisArgs& RedisArgs::AddJoined(std::initializer_list<absl::string_view> pieces) {
+  AppendBulk(wire_, pieces);
+  ++count_;
+  return *this;
+}
 
 RedisReply ToRedisReply(const redisReply* r) {
   RedisReply out;
@@ -159,15 +175,20 @@ void RedisClient::Stop() {
   }
 }
 
-void RedisClient::Command(std::vector<std::string> args, Callback done) {
+void RedisClient::Command(RedisArgs args, Callback done) {
   auto request = std::make_unique<Request>();
   request->args = std::move(args);
   request->done = std::move(done);
   Enqueue(std::move(request));
 }
 
-void RedisClient::Eval(ScriptId script, int num_keys, std::vector<std::string> keys_and_args,
-                       Callback done) {
+void RedisClient::Command(const std::vector<std::string>& args, Callback done) {
+  RedisArgs wire;
+  for (const std::string& arg : args) wire.Add(arg);
+  Command(std::move(wire), std::move(done));
+}
+
+void RedisClient::Eval(ScriptId script, int num_keys, RedisArgs keys_and_args, Callback done) {
   auto request = std::make_unique<Request>();
   request->args = std::move(keys_and_args);
   request->done = std::move(done);
@@ -242,27 +263,23 @@ void RedisClient::Dispatch(std::unique_ptr<Request> request) {
     return;
   }
 
-  // Format the command in Redis's wire protocol here: hiredis's own formatter spends a few
-  // thousand instructions per command in printf-style code.
-  absl::string_view prefix[3];
-  size_t prefix_count = 0;
-  std::string num_keys;
-  if (request->script >= 0) {
+  // The arguments are already in Redis's wire protocol; only the header is written here, into
+  // a buffer that keeps its memory from one command to the next. (hiredis's own formatter
+  // spends a few thousand instructions per command in printf-style code.)
+  std::string& command = command_buffer_;
+  command.clear();
+  const bool script = request->script >= 0;
+  const absl::AlphaNum count((script ? 3 : 0) + request->args.count());
+  command.append("*", 1).append(count.data(), count.size()).append("\r\n", 2);
+  if (script) {
     const bool eval = request->sent_as_eval || script_shas_[request->script].empty();
     request->sent_as_eval = eval;
-    num_keys = absl::StrCat(request->num_keys);
-    prefix[0] = eval ? "EVAL" : "EVALSHA";
-    prefix[1] = eval ? script_bodies_[request->script] : script_shas_[request->script];
-    prefix[2] = num_keys;
-    prefix_count = 3;
+    AppendBulk(command, {eval ? "EVAL" : "EVALSHA"});
+    AppendBulk(command, {eval ? script_bodies_[request->script] : script_shas_[request->script]});
+    AppendBulk(command, {absl::AlphaNum(request->num_keys).Piece()});
   }
-  std::string command;
-  absl::StrAppend(&command, "*", prefix_count + request->args.size(), "\r\n");
-  auto append = [&command](absl::string_view arg) {
-    absl::StrAppend(&command, "$", arg.size(), "\r\n", arg, "\r\n");
-  };
-  for (size_t i = 0; i < prefix_count; ++i) append(prefix[i]);
-  for (const std::string& arg : request->args) append(arg);
+  const absl::string_view args = request->args.wire();
+  command.append(args.data(), args.size());
 
   // hiredis owns the request until OnReply, unless it refuses the command.
   Request* raw = request.release();
@@ -384,29 +401,34 @@ void RedisClient::Handshake() {
 
   // Log in, select the database and load every script, pipelined; the connection is ready
   // when the last reply is good.
-  std::vector<std::vector<std::string>> commands;
+  struct HandshakeCommand {
+    RedisArgs args;
+    int script = -1;  // The script whose SHA the reply is.
+  };
+  std::vector<HandshakeCommand> commands;
   const RedisEndpoint& endpoint = options_.endpoint;
   if (!endpoint.password.empty()) {
-    if (endpoint.username.empty())
-      commands.push_back({"AUTH", endpoint.password});
-    else
-      commands.push_back({"AUTH", endpoint.username, endpoint.password});
+    RedisArgs& auth = commands.emplace_back().args.Add("AUTH");
+    if (!endpoint.username.empty()) auth.Add(endpoint.username);
+    auth.Add(endpoint.password);
   }
-  if (endpoint.db != 0) commands.push_back({"SELECT", absl::StrCat(endpoint.db)});
-  for (const std::string& body : script_bodies_) commands.push_back({"SCRIPT", "LOAD", body});
-  commands.push_back({"PING"});
+  if (endpoint.db != 0) commands.emplace_back().args.Add("SELECT").Add(endpoint.db);
+  for (size_t i = 0; i < script_bodies_.size(); ++i) {
+    HandshakeCommand& load = commands.emplace_back();
+    load.args.Add("SCRIPT").Add("LOAD").Add(script_bodies_[i]);
+    load.script = static_cast<int>(i);
+  }
+  commands.emplace_back().args.Add("PING");
 
   auto remaining = std::make_shared<size_t>(commands.size());
   auto failed = std::make_shared<bool>(false);
   redisAsyncContext* context = context_;
-  size_t script_index = 0;
-  for (auto& args : commands) {
-    const bool is_script = args[0] == "SCRIPT";
-    const int script = is_script ? static_cast<int>(script_index++) : -1;
+  for (HandshakeCommand& command : commands) {
     auto request = std::make_unique<Request>();
     request->internal = true;
-    request->args = std::move(args);
-    request->done = [this, context, remaining, failed, script](absl::StatusOr<RedisReply> reply) {
+    request->args = std::move(command.args);
+    request->done = [this, context, remaining, failed,
+                     script = command.script](absl::StatusOr<RedisReply> reply) {
       if (*failed || context_ != context) return;
       absl::Status status = reply.ok() ? RedisReplyError(*reply) : reply.status();
       if (!status.ok()) {

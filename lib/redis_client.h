@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -11,6 +12,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/redis_url.h"
@@ -29,6 +32,28 @@ struct RedisReply {
   int64_t integer = 0;
   std::string str;
   std::vector<RedisReply> elements;
+};
+
+// The arguments of one command, already in Redis's wire protocol (RESP bulk strings): a caller
+// formats them once, on its own thread, into one buffer, and the client adds only the header.
+class RedisArgs {
+ public:
+  RedisArgs() = default;
+  // `bytes` is a guess of the encoded size, so that adding rarely reallocates.
+  explicit RedisArgs(size_t bytes) { wire_.reserve(bytes); }
+
+  RedisArgs& Add(absl::string_view arg) { return AddJoined({arg}); }
+  RedisArgs& Add(int64_t arg) { return AddJoined({absl::AlphaNum(arg).Piece()}); }
+  // One argument: the pieces one after the other, without building them into a string first.
+  RedisArgs& AddJoined(std::initializer_list<absl::string_view> pieces);
+
+  int count() const { return count_; }
+  // `$<length>\r\n<bytes>\r\n` for each argument.
+  absl::string_view wire() const { return wire_; }
+
+ private:
+  std::string wire_;
+  int count_ = 0;
 };
 
 // One pipelined connection to Redis, driven by hiredis's asynchronous API on an event loop of
@@ -69,12 +94,13 @@ class RedisClient {
 
   // Sends a command. `done` runs exactly once: on the loop thread, or on the caller's thread
   // when the client is stopped.
-  void Command(std::vector<std::string> args, Callback done);
+  void Command(RedisArgs args, Callback done);
+  void Command(const std::vector<std::string>& args, Callback done);
 
   // Runs a registered script with EVALSHA; a NOSCRIPT reply (after SCRIPT FLUSH, or a Redis
   // restarted empty) sends the body with EVAL instead, invisibly to the caller. `keys_and_args`
   // holds the `num_keys` keys followed by the arguments.
-  void Eval(ScriptId script, int num_keys, std::vector<std::string> keys_and_args, Callback done);
+  void Eval(ScriptId script, int num_keys, RedisArgs keys_and_args, Callback done);
 
   // True while a connection is established and logged in.
   bool connected() const { return connected_.load(std::memory_order_acquire); }
@@ -107,6 +133,8 @@ class RedisClient {
   const Options options_;
   std::vector<std::string> script_bodies_;
   std::vector<std::string> script_shas_;  // Filled by SCRIPT LOAD; loop thread only.
+  // Loop thread only: each command is formatted here, so its memory is allocated once.
+  std::string command_buffer_;
 
   event_base* base_ = nullptr;
   event* wake_event_ = nullptr;

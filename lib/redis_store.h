@@ -32,6 +32,11 @@ class RedisStore final : public RemoteStore {
   // that a Redis Cluster keeps all of one allowance in one slot.
   static std::string KeyFor(absl::string_view prefix, const AllowanceId& id);
 
+  // The script's KEYS and ARGV for one check (see redis_scripts.h); the time is Redis's unless
+  // `clock` is set.
+  static RedisArgs CheckArgs(absl::string_view prefix, const LimitRequest& request, bool spend,
+                             const Clock* clock);
+
   // Makes the scripts take the time from `clock` rather than from Redis, so that tests can run
   // the same fake-clock cases against both stores; keys then live an hour longer than their
   // state matters, since Redis still expires them by its own clock. Null restores Redis's time.
