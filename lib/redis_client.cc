@@ -21,24 +21,41 @@ namespace ratelimit {
 
 struct RedisClient::Request {
   RedisArgs args;
+  // One of the two is set: Command's reply is copied into a RedisReply, Eval's read as integers.
   Callback done;
+  IntegersCallback done_integers;
   ScriptId script = -1;
   int num_keys = 0;
   bool sent_as_eval = false;
   // Handshake commands go out before the connection counts as ready.
   bool internal = false;
-  // Set once `done` has run (a timeout answers before the reply arrives).
+  // Set once a callback has run (a timeout answers before the reply arrives).
   bool finished = false;
   absl::Time deadline;
   Request* older = nullptr;
   Request* newer = nullptr;
   bool linked = false;
 
-  void Finish(absl::StatusOr<RedisReply> result) {
-    if (finished) return;
-    finished = true;
-    Callback callback = std::move(done);
-    callback(std::move(result));
+  void Fail(const absl::Status& status) {
+    if (std::exchange(finished, true)) return;
+    if (done_integers) {
+      IntegersCallback callback = std::move(done_integers);
+      callback(status);
+    } else {
+      Callback callback = std::move(done);
+      callback(status);
+    }
+  }
+
+  void Answer(const redisReply* reply) {
+    if (std::exchange(finished, true)) return;
+    if (done_integers) {
+      IntegersCallback callback = std::move(done_integers);
+      callback(ToRedisIntegers(reply));
+    } else {
+      Callback callback = std::move(done);
+      callback(ToRedisReply(reply));
+    }
   }
 };
 
@@ -116,14 +133,41 @@ absl::Status RedisContextError(int err, const char* errstr) {
   }
 }
 
+namespace {
+
+absl::Status ErrorReplyStatus(absl::string_view message) {
+  if (absl::StartsWith(message, "WRONGPASS") || absl::StartsWith(message, "NOAUTH") ||
+      absl::StartsWith(message, "ERR invalid password") || absl::StartsWith(message, "ERR AUTH")) {
+    return absl::PermissionDeniedError(absl::StrCat("redis rejected the login: ", message));
+  }
+  return absl::InternalError(absl::StrCat("redis replied with an error: ", message));
+}
+
+}  // namespace
+
 absl::Status RedisReplyError(const RedisReply& reply) {
   if (reply.type != RedisReply::Type::kError) return absl::OkStatus();
-  if (absl::StartsWith(reply.str, "WRONGPASS") || absl::StartsWith(reply.str, "NOAUTH") ||
-      absl::StartsWith(reply.str, "ERR invalid password") ||
-      absl::StartsWith(reply.str, "ERR AUTH")) {
-    return absl::PermissionDeniedError(absl::StrCat("redis rejected the login: ", reply.str));
+  return ErrorReplyStatus(reply.str);
+}
+
+absl::Status RedisReplyError(const redisReply* reply) {
+  if (reply->type != REDIS_REPLY_ERROR) return absl::OkStatus();
+  return ErrorReplyStatus(absl::string_view(reply->str, reply->len));
+}
+
+absl::StatusOr<RedisIntegers> ToRedisIntegers(const redisReply* reply) {
+  if (absl::Status error = RedisReplyError(reply); !error.ok()) return error;
+  if (reply->type != REDIS_REPLY_ARRAY) {
+    return absl::InternalError("redis: the script's reply has an unexpected shape");
   }
-  return absl::InternalError(absl::StrCat("redis replied with an error: ", reply.str));
+  RedisIntegers integers(reply->elements);
+  for (size_t i = 0; i < reply->elements; ++i) {
+    if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+      return absl::InternalError("redis: the script's reply holds a non-integer");
+    }
+    integers[i] = reply->element[i]->integer;
+  }
+  return integers;
 }
 
 RedisClient::RedisClient(Options options)
@@ -188,10 +232,11 @@ void RedisClient::Command(const std::vector<std::string>& args, Callback done) {
   Command(std::move(wire), std::move(done));
 }
 
-void RedisClient::Eval(ScriptId script, int num_keys, RedisArgs keys_and_args, Callback done) {
+void RedisClient::Eval(ScriptId script, int num_keys, RedisArgs keys_and_args,
+                       IntegersCallback done) {
   auto request = std::make_unique<Request>();
   request->args = std::move(keys_and_args);
-  request->done = std::move(done);
+  request->done_integers = std::move(done);
   request->script = script;
   request->num_keys = num_keys;
   Enqueue(std::move(request));
@@ -210,7 +255,7 @@ void RedisClient::Enqueue(std::unique_ptr<Request> request) {
     }
   }
   if (refused != nullptr) {
-    refused->Finish(absl::UnavailableError("redis: client stopped"));
+    refused->Fail(absl::UnavailableError("redis: client stopped"));
     return;
   }
   // One wake-up serves every command queued before the loop drains.
@@ -248,7 +293,7 @@ void RedisClient::DrainQueue() {
   }
   for (auto& request : batch) {
     if (stopping_ || !started_) {
-      request->Finish(absl::UnavailableError("redis: client stopped"));
+      request->Fail(absl::UnavailableError("redis: client stopped"));
     } else {
       Dispatch(std::move(request));
     }
@@ -257,7 +302,7 @@ void RedisClient::DrainQueue() {
 
 void RedisClient::Dispatch(std::unique_ptr<Request> request) {
   if (context_ == nullptr || (state_ != ConnState::kReady && !request->internal)) {
-    request->Finish(absl::UnavailableError(
+    request->Fail(absl::UnavailableError(
         last_problem_.empty() ? "redis: not connected"
                               : absl::StrCat("redis: not connected: ", last_problem_)));
     return;
@@ -285,7 +330,7 @@ void RedisClient::Dispatch(std::unique_ptr<Request> request) {
   Request* raw = request.release();
   if (redisAsyncFormattedCommand(context_, &RedisClient::OnReply, raw, command.data(),
                                  command.size()) != REDIS_OK) {
-    std::unique_ptr<Request>(raw)->Finish(absl::UnavailableError("redis: connection is closing"));
+    std::unique_ptr<Request>(raw)->Fail(absl::UnavailableError("redis: connection is closing"));
     return;
   }
   raw->deadline = absl::Now() + options_.command_timeout;
@@ -298,20 +343,20 @@ void RedisClient::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
   self->UnlinkPending(request.get());
   if (request->finished) return;
   if (reply == nullptr) {
-    request->Finish(RedisContextError(ac->err, ac->errstr));
+    request->Fail(RedisContextError(ac->err, ac->errstr));
     return;
   }
-  RedisReply converted = ToRedisReply(static_cast<redisReply*>(reply));
+  const auto* r = static_cast<const redisReply*>(reply);
 
   // The script cache is gone (SCRIPT FLUSH, or a restart that lost it): send the body, which
   // also caches it again. This is not a failure of Redis.
-  if (converted.type == RedisReply::Type::kError && request->script >= 0 &&
-      !request->sent_as_eval && absl::StartsWith(converted.str, "NOSCRIPT")) {
+  if (r->type == REDIS_REPLY_ERROR && request->script >= 0 && !request->sent_as_eval &&
+      absl::StartsWith(absl::string_view(r->str, r->len), "NOSCRIPT")) {
     request->sent_as_eval = true;
     self->Dispatch(std::move(request));
     return;
   }
-  request->Finish(std::move(converted));
+  request->Answer(r);
 }
 
 void RedisClient::LinkPending(Request* request) {
@@ -344,7 +389,7 @@ void RedisClient::ExpireRequests(absl::Time now) {
   while (pending_head_ != nullptr && pending_head_->deadline <= now) {
     Request* request = pending_head_;
     UnlinkPending(request);
-    request->Finish(absl::DeadlineExceededError(
+    request->Fail(absl::DeadlineExceededError(
         absl::StrCat("redis: no reply within ", absl::FormatDuration(options_.command_timeout))));
   }
 }

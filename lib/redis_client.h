@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -33,6 +34,10 @@ struct RedisReply {
   std::string str;
   std::vector<RedisReply> elements;
 };
+
+// A script's reply read as an array of integers, what every script of this project returns: no
+// allocation for up to four.
+using RedisIntegers = absl::InlinedVector<int64_t, 4>;
 
 // The arguments of one command, already in Redis's wire protocol (RESP bulk strings): a caller
 // formats them once, on its own thread, into one buffer, and the client adds only the header.
@@ -77,6 +82,7 @@ class RedisClient {
 
   // Failures: DeadlineExceeded for a timeout, Unavailable when there is no connection.
   using Callback = std::function<void(absl::StatusOr<RedisReply>)>;
+  using IntegersCallback = std::function<void(absl::StatusOr<RedisIntegers>)>;
   using ScriptId = int;
 
   explicit RedisClient(Options options);
@@ -99,8 +105,9 @@ class RedisClient {
 
   // Runs a registered script with EVALSHA; a NOSCRIPT reply (after SCRIPT FLUSH, or a Redis
   // restarted empty) sends the body with EVAL instead, invisibly to the caller. `keys_and_args`
-  // holds the `num_keys` keys followed by the arguments.
-  void Eval(ScriptId script, int num_keys, RedisArgs keys_and_args, Callback done);
+  // holds the `num_keys` keys followed by the arguments. The script must return an array of
+  // integers, which is read in place (see ToRedisIntegers) rather than copied into a RedisReply.
+  void Eval(ScriptId script, int num_keys, RedisArgs keys_and_args, IntegersCallback done);
 
   // True while a connection is established and logged in.
   bool connected() const { return connected_.load(std::memory_order_acquire); }
@@ -166,10 +173,15 @@ class RedisClient {
 // Copies a hiredis reply into an owned RedisReply.
 RedisReply ToRedisReply(const redisReply* reply);
 
+// Reads a hiredis reply that should be an array of integers. Failures: an error reply as
+// RedisReplyError says, any other shape Internal.
+absl::StatusOr<RedisIntegers> ToRedisIntegers(const redisReply* reply);
+
 // The single place that turns a failed Redis call into a status: hiredis's context error codes,
-// timeouts and error replies.
+// timeouts and error replies (OK for any reply that is not an error).
 absl::Status RedisContextError(int err, const char* errstr);
 absl::Status RedisReplyError(const RedisReply& reply);
+absl::Status RedisReplyError(const redisReply* reply);
 
 }  // namespace ratelimit
 

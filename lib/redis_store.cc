@@ -31,23 +31,18 @@ auto WithKeyPieces(absl::string_view prefix, const AllowanceId& id, Use use) {
   return use({prefix, "{", AlgorithmCode(id.algorithm), ":", window.Piece(), ":", id.key, "}"});
 }
 
-absl::StatusOr<Decision> ParseDecision(const absl::StatusOr<RedisReply>& reply, int64_t limit) {
+// The script's reply: {allowed (1 or 0), remaining, reset_after_ms, retry_after_ms}.
+absl::StatusOr<Decision> ParseDecision(const absl::StatusOr<RedisIntegers>& reply, int64_t limit) {
   if (!reply.ok()) return reply.status();
-  if (absl::Status error = RedisReplyError(*reply); !error.ok()) return error;
-  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 4) {
+  if (reply->size() != 4) {
     return absl::InternalError("redis: the script's reply has an unexpected shape");
   }
-  for (const RedisReply& element : reply->elements) {
-    if (element.type != RedisReply::Type::kInteger) {
-      return absl::InternalError("redis: the script's reply holds a non-integer");
-    }
-  }
   Decision decision;
-  decision.allowed = reply->elements[0].integer == 1;
+  decision.allowed = (*reply)[0] == 1;
   decision.limit = limit;
-  decision.remaining = reply->elements[1].integer;
-  decision.reset_after_ms = reply->elements[2].integer;
-  decision.retry_after_ms = reply->elements[3].integer;
+  decision.remaining = (*reply)[1];
+  decision.reset_after_ms = (*reply)[2];
+  decision.retry_after_ms = (*reply)[3];
   decision.source = Source::kRedis;
   return decision;
 }
@@ -97,10 +92,12 @@ RedisArgs RedisStore::CheckArgs(absl::string_view prefix, const LimitRequest& re
 }
 
 void RedisStore::Check(const LimitRequest& request, bool spend, DecisionCallback done) {
-  client_.Eval(ScriptFor(request.id.algorithm), 1,
-               CheckArgs(options_.key_prefix, request, spend, test_clock_.load()),
-               [limit = request.limit, done = std::move(done)](
-                   const absl::StatusOr<RedisReply>& reply) { done(ParseDecision(reply, limit)); });
+  client_.Eval(
+      ScriptFor(request.id.algorithm), 1,
+      CheckArgs(options_.key_prefix, request, spend, test_clock_.load()),
+      [limit = request.limit, done = std::move(done)](const absl::StatusOr<RedisIntegers>& reply) {
+        done(ParseDecision(reply, limit));
+      });
 }
 
 void RedisStore::Reset(const AllowanceId& id, ResetCallback done) {

@@ -1,6 +1,9 @@
 // What the Redis client and store put on the wire, and how replies are read, without a server.
 
+#include <hiredis/hiredis.h>
+
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "lib/clock.h"
@@ -51,6 +54,61 @@ TEST(RedisStoreArgsTest, TheKeyInTheCommandIsKeyFor) {
   expected.Add(key);
   const std::string wire(RedisStore::CheckArgs("p:", request, true, nullptr).wire());
   EXPECT_EQ(wire.substr(0, expected.wire().size()), expected.wire());
+}
+
+// hiredis replies built by hand, as its reader would build them.
+redisReply Integer(long long value) {
+  redisReply r{};
+  r.type = REDIS_REPLY_INTEGER;
+  r.integer = value;
+  return r;
+}
+
+redisReply Text(int type, std::string& text) {
+  redisReply r{};
+  r.type = type;
+  r.str = text.data();
+  r.len = text.size();
+  return r;
+}
+
+redisReply Array(std::vector<redisReply*>& elements) {
+  redisReply r{};
+  r.type = REDIS_REPLY_ARRAY;
+  r.element = elements.data();
+  r.elements = elements.size();
+  return r;
+}
+
+TEST(ToRedisIntegersTest, AnArrayOfIntegersIsReadInOrder) {
+  redisReply a = Integer(1), b = Integer(-7), c = Integer(9'007'199'254'740'991), d = Integer(0);
+  std::vector<redisReply*> elements = {&a, &b, &c, &d};
+  const redisReply reply = Array(elements);
+  absl::StatusOr<RedisIntegers> integers = ToRedisIntegers(&reply);
+  ASSERT_TRUE(integers.ok()) << integers.status();
+  EXPECT_EQ(*integers, (RedisIntegers{1, -7, 9'007'199'254'740'991, 0}));
+}
+
+TEST(ToRedisIntegersTest, AnErrorReplyIsTheSameStatusAsForAnOwnedReply) {
+  for (std::string message : {std::string("ERR something broke"), std::string("WRONGPASS no")}) {
+    SCOPED_TRACE(message);
+    const redisReply reply = Text(REDIS_REPLY_ERROR, message);
+    absl::StatusOr<RedisIntegers> integers = ToRedisIntegers(&reply);
+    EXPECT_FALSE(integers.ok());
+    EXPECT_EQ(integers.status(), RedisReplyError(ToRedisReply(&reply)));
+  }
+}
+
+TEST(ToRedisIntegersTest, AnyOtherShapeIsAnInternalError) {
+  std::string text = "1";
+  redisReply status = Text(REDIS_REPLY_STATUS, text), string = Text(REDIS_REPLY_STRING, text);
+  redisReply one = Integer(1);
+  std::vector<redisReply*> mixed = {&one, &string};
+  redisReply array = Array(mixed);
+  for (const redisReply* reply : {&status, &string, &one, &array}) {
+    SCOPED_TRACE(reply->type);
+    EXPECT_EQ(ToRedisIntegers(reply).status().code(), absl::StatusCode::kInternal);
+  }
 }
 
 }  // namespace
