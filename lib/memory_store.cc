@@ -79,11 +79,13 @@ void MemoryStore::Erase(Shard& shard, Map::iterator it) {
 
 Decision MemoryStore::Check(const LimitRequest& request, bool spend) {
   const int64_t now_ms = ToMillis(clock_.Now());
-  Shard& shard = ShardFor(KeyHash{}(request.id));
+  const HashedId id{request.id.key, request.id.window_ms, request.id.algorithm,
+                    KeyHash{}(request.id)};
+  Shard& shard = ShardFor(id.hash);
   absl::MutexLock lock(&shard.mu);
 
   // Look up; an expired entry counts as absent.
-  auto it = shard.entries.find(request.id);
+  auto it = shard.entries.find(id);
   const bool live = it != shard.entries.end() && it->second.expires_at_ms > now_ms;
   Evaluation eval = Evaluate(request, live ? &it->second.state : nullptr, now_ms, spend);
   eval.decision.source = Source::kMemory;
@@ -102,12 +104,14 @@ Decision MemoryStore::Check(const LimitRequest& request, bool spend) {
              .first;
     it->second.key = &it->first;
     size_.fetch_add(1, std::memory_order_relaxed);
-  } else {
+    PushNewest(shard, &it->second);
+  } else if (shard.newest != &it->second) {
+    // A hot key is usually the newest already; relinking it would change nothing.
     Unlink(shard, &it->second);
+    PushNewest(shard, &it->second);
   }
   it->second.state = eval.next;
   it->second.expires_at_ms = now_ms + eval.ttl_ms;
-  PushNewest(shard, &it->second);
   return eval.decision;
 }
 

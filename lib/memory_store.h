@@ -58,10 +58,19 @@ class MemoryStore {
     int64_t window_ms;
     Algorithm algorithm;
   };
+  // A lookup key that carries its hash, so that a check hashes the key once for both the shard
+  // and the map.
+  struct HashedId {
+    absl::string_view key;
+    int64_t window_ms;
+    Algorithm algorithm;
+    size_t hash;
+  };
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(const AllowanceId& id) const;
     size_t operator()(const StoredKey& k) const;
+    size_t operator()(const HashedId& k) const { return k.hash; }
   };
   struct KeyEq {
     using is_transparent = void;

@@ -65,6 +65,25 @@ TEST(MemoryStoreTest, NeverPassesTheBoundAndEvictsTheLeastRecentlyUsed) {
   EXPECT_TRUE(store.Check(Request("k1", 1), true).allowed) << "k1 must have been evicted";
 }
 
+TEST(MemoryStoreTest, CheckingTheNewestEntryAgainKeepsTheRecencyOrder) {
+  FakeClock clock;
+  MemoryStore store(clock, Bounded(3, 1));
+  // One entry is both newest and oldest; spending from it again must keep the list whole.
+  store.Check(Request("k0", 10), true);
+  store.Check(Request("k0", 10), true);
+  store.Check(Request("k1", 10), true);
+  store.Check(Request("k2", 10), true);
+  store.Check(Request("k2", 10), true);
+  // k0 is the oldest, then k1.
+  store.Check(Request("k3", 10), true);
+  EXPECT_EQ(store.size(), 3);
+  EXPECT_EQ(store.Check(Request("k1", 10), false).remaining, 8) << "k1 must have survived";
+  store.Check(Request("k4", 10), true);
+  EXPECT_EQ(store.Check(Request("k2", 10), false).remaining, 7) << "k2 must have survived";
+  EXPECT_EQ(store.Check(Request("k3", 10), false).remaining, 8) << "k3 must have survived";
+  EXPECT_EQ(store.Check(Request("k1", 10), false).remaining, 9) << "k1 must have been evicted";
+}
+
 TEST(MemoryStoreTest, BoundHoldsAcrossShardsUnderManyKeys) {
   FakeClock clock;
   MemoryStore store(clock, Bounded(1000));
