@@ -70,7 +70,7 @@ void EnableLibeventThreads() {
 }
 
 // Appends one RESP bulk string made of `pieces`. The header goes in as one piece: every
-// std::string::append is an out-of-line call, and this runs a dozen times per check.
+// std::string::append is an out-of-line call, and this runs nine times per check.
 void AppendBulk(std::string& out, std::initializer_list<absl::string_view> pieces) {
   size_t size = 0;
   for (absl::string_view piece : pieces) size += piece.size();
