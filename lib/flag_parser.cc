@@ -1,6 +1,11 @@
 #include "lib/flag_parser.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
 
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
@@ -123,6 +128,28 @@ std::string FlagUsage(const FlagSet& set) {
     absl::StrAppend(&out, ")\n      ", flag->Help(), "\n");
   }
   return out;
+}
+
+absl::Status FlagError(const std::string& name, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), ": ", what));
+}
+
+absl::StatusOr<std::string> ReadPemFlagFile(const std::string& name, const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return FlagError(name, "cannot read the file: it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return FlagError(
+        name, absl::StrCat("cannot read the file: ", std::generic_category().message(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return FlagError(name, "the file holds no PEM block");
+  }
+  return text.str();
 }
 
 }  // namespace ratelimit

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace ratelimit {
 
@@ -33,6 +35,13 @@ std::string FlagUsage(const FlagSet& set);
 
 // "grpc_address" -> "--grpc-address".
 std::string DashedFlag(const std::string& name);
+
+// InvalidArgument "--name: what".
+absl::Status FlagError(const std::string& name, absl::string_view what);
+
+// Reads, whole, the PEM file (certificate or key) that flag `name` names. Errors name the flag,
+// not the path: a value given in the wrong place may be a URL with a password.
+absl::StatusOr<std::string> ReadPemFlagFile(const std::string& name, const std::string& path);
 
 }  // namespace ratelimit
 

@@ -2,12 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
@@ -74,29 +69,6 @@ const FlagSet& ServerFlags() {
   return *set;
 }
 
-absl::Status FlagError(const std::string& name, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), ": ", what));
-}
-
-// Reads the PEM file that flag `name` names, whole.
-// Errors name the flag, not the path: a value in the wrong place may be a URL with a password.
-absl::StatusOr<std::string> ReadPemFile(const std::string& name, const std::string& path) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    return FlagError(name, "cannot read the file: it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return FlagError(
-        name, absl::StrCat("cannot read the file: ", std::generic_category().message(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().find("-----BEGIN ") == std::string::npos) {
-    return FlagError(name, "the file holds no PEM block");
-  }
-  return text.str();
-}
-
 absl::StatusOr<std::optional<TlsConfig>> ValidateTls() {
   TlsConfig tls;
   tls.cert_path = absl::GetFlag(FLAGS_tls_cert);
@@ -111,14 +83,14 @@ absl::StatusOr<std::optional<TlsConfig>> ValidateTls() {
   if (tls.key_path.empty()) return FlagError("tls_key", "must be set together with --tls-cert");
   if (tls.cert_path.empty()) return FlagError("tls_cert", "must be set together with --tls-key");
 
-  absl::StatusOr<std::string> cert = ReadPemFile("tls_cert", tls.cert_path);
+  absl::StatusOr<std::string> cert = ReadPemFlagFile("tls_cert", tls.cert_path);
   if (!cert.ok()) return cert.status();
   tls.cert_pem = *std::move(cert);
-  absl::StatusOr<std::string> key = ReadPemFile("tls_key", tls.key_path);
+  absl::StatusOr<std::string> key = ReadPemFlagFile("tls_key", tls.key_path);
   if (!key.ok()) return key.status();
   tls.key_pem = *std::move(key);
   if (!tls.client_ca_path.empty()) {
-    absl::StatusOr<std::string> ca = ReadPemFile("tls_client_ca", tls.client_ca_path);
+    absl::StatusOr<std::string> ca = ReadPemFlagFile("tls_client_ca", tls.client_ca_path);
     if (!ca.ok()) return ca.status();
     tls.client_ca_pem = *std::move(ca);
   }

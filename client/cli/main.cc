@@ -5,20 +5,27 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/cli/bench.h"
+#include "grpcpp/security/credentials.h"
 #include "lib/flag_parser.h"
 #include "nlohmann/json.hpp"
 #include "ratelimit/client.h"
 
-// TODO: no TLS flags yet, so the CLI reaches only plaintext servers; the library takes
-// credentials through ClientOptions.
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "The service's gRPC address.");
+ABSL_FLAG(bool, tls, false,
+          "Speak TLS, verifying the server against the system's CA certificates or --tls-ca.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA certificates to verify the server with; implies --tls.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate chain, for a server that asks for one; needs --tls-key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(std::string, key, "", "The allowance's key (bench: the prefix of generated keys).");
 ABSL_FLAG(int64_t, limit, 0, "Units per window.");
 ABSL_FLAG(absl::Duration, window, absl::Seconds(60), "The window, e.g. 1s, 1m, 1h.");
@@ -46,10 +53,12 @@ constexpr int kExitDenied = 1;
 constexpr int kExitError = 2;
 
 const FlagSet& CliFlags() {
-  static const auto* set = new FlagSet{
-      {"target", "key", "limit", "window", "cost", "algorithm", "json", "deadline", "fail_mode",
-       "concurrency", "duration", "requests", "keys", "distribution", "zipf_exponent", "progress"},
-      "RATELIMIT_CLI_"};
+  static const auto* set =
+      new FlagSet{{"target",   "tls",      "tls_ca",       "tls_cert",      "tls_key",
+                   "key",      "limit",    "window",       "cost",          "algorithm",
+                   "json",     "deadline", "fail_mode",    "concurrency",   "duration",
+                   "requests", "keys",     "distribution", "zipf_exponent", "progress"},
+                  "RATELIMIT_CLI_"};
   return *set;
 }
 
@@ -84,6 +93,30 @@ absl::StatusOr<pb::Algorithm> ParseAlgorithm(const std::string& name) {
   if (name == "token_bucket") return pb::ALGORITHM_TOKEN_BUCKET;
   return absl::InvalidArgumentError(
       "--algorithm: must be fixed_window, sliding_window or token_bucket");
+}
+
+// Plaintext unless a TLS flag is given.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials() {
+  const std::string ca_path = absl::GetFlag(FLAGS_tls_ca);
+  const std::string cert_path = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key_path = absl::GetFlag(FLAGS_tls_key);
+  if (!absl::GetFlag(FLAGS_tls) && ca_path.empty() && cert_path.empty() && key_path.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (cert_path.empty() != key_path.empty()) {
+    return FlagError(cert_path.empty() ? "tls_cert" : "tls_key",
+                     "--tls-cert and --tls-key go together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  for (auto [name, path, pem] : {std::tuple{"tls_ca", &ca_path, &ssl.pem_root_certs},
+                                 std::tuple{"tls_cert", &cert_path, &ssl.pem_cert_chain},
+                                 std::tuple{"tls_key", &key_path, &ssl.pem_private_key}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> text = ReadPemFlagFile(name, *path);
+    if (!text.ok()) return text.status();
+    *pem = *std::move(text);
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 // Rounded to microseconds: nanoseconds are noise at a shell.
@@ -167,6 +200,9 @@ int Run(const std::vector<std::string>& args) {
   if (fail_mode != "open" && fail_mode != "closed")
     return Fail("--fail-mode: must be open or closed");
   options.fail_mode = fail_mode == "open" ? FailMode::kOpen : FailMode::kClosed;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials();
+  if (!credentials.ok()) return Fail(std::string(credentials.status().message()));
+  options.credentials = *std::move(credentials);
   Client client(absl::GetFlag(FLAGS_target), options);
 
   if (command == "health") return PrintHealth(client.Health());

@@ -10,12 +10,15 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/cli.h"
 #include "tests/support/server_process.h"
 
 namespace ratelimit {
 namespace {
 
 namespace pb = ::ratelimit::v1;
+using testing::CliRun;
+using testing::RunCli;
 using testing::ServerProcess;
 
 CheckParams Params(const std::string& key, int64_t limit) {
@@ -112,21 +115,6 @@ TEST(ClientTest, AFrozenServerCostsTheDeadlineAndNoMore) {
   EXPECT_EQ(r->service_status.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_GE(took, absl::Milliseconds(95));
   EXPECT_LT(took, absl::Milliseconds(100) + absl::Milliseconds(150));
-}
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-CliRun RunCli(const std::string& args) {
-  CliRun run;
-  FILE* pipe = popen((std::string(RATELIMIT_CLI_PATH) + " " + args + " 2>/dev/null").c_str(), "r");
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) run.out += buffer;
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
 }
 
 TEST(CliTest, ExitCodesAndJson) {

@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/cli.h"
 #include "tests/support/http.h"
 #include "tests/support/process.h"
 #include "tests/support/server_process.h"
@@ -19,8 +21,10 @@ namespace {
 namespace pb = ::ratelimit::v1;
 using testing::CallCheck;
 using testing::ChildProcess;
+using testing::CliRun;
 using testing::MakeCheck;
 using testing::PickFreePort;
+using testing::RunCli;
 using testing::ServerProcess;
 
 std::string ReadFile(const std::string& path) {
@@ -199,6 +203,47 @@ TEST_F(TlsTest, WithAClientCaOnlyClientsWithItsCertificateGetIn) {
   status = Check(server, grpc::InsecureChannelCredentials(), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << "plaintext";
   EXPECT_NE(server.Log().find("TLS with client certificates"), std::string::npos);
+}
+
+TEST_F(TlsTest, TheCliReachesAMutualTlsServerWithItsCaAndCertificate) {
+  TlsServer server({"--tls-cert=" + certs_.Path("server.pem"),
+                    "--tls-key=" + certs_.Path("server.key"),
+                    "--tls-client-ca=" + certs_.Path("ca.pem")});
+  ASSERT_TRUE(server.Start(TlsCredentials("ca", "client")).ok());
+  const std::string check = "check --target=" + server.address() +
+                            " --key=tls:cli --limit=5 --window=1m --deadline=3s --json";
+  const std::string ca = " --tls-ca=" + certs_.Path("ca.pem");
+  const std::string client =
+      " --tls-cert=" + certs_.Path("client.pem") + " --tls-key=" + certs_.Path("client.key");
+
+  CliRun allowed = RunCli(check + ca + client);
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.out;
+  EXPECT_EQ(nlohmann::json::parse(allowed.out)["remaining"], 4);
+
+  // Each of these is refused, and spends nothing.
+  EXPECT_EQ(RunCli(check).exit_code, 2) << "plaintext";
+  EXPECT_EQ(RunCli(check + ca).exit_code, 2) << "no client certificate";
+  EXPECT_EQ(RunCli(check + " --tls-ca=" + certs_.Path("other-ca.pem") + client).exit_code, 2)
+      << "a CA that did not sign the server's certificate";
+  EXPECT_EQ(RunCli(check + " --tls" + client).exit_code, 2)
+      << "the system's CAs did not sign it either";
+
+  const std::vector<std::pair<std::string, std::string>> bad_flags = {
+      {ca + " --tls-cert=" + certs_.Path("client.pem"), "--tls-key: --tls-cert and --tls-key"},
+      {ca + " --tls-key=" + certs_.Path("client.key"), "--tls-cert: --tls-cert and --tls-key"},
+      {" --tls-ca=" + certs_.Path("missing.pem"), "--tls-ca: cannot read the file"},
+      {" --tls-ca=" + certs_.Path("garbage.pem"), "--tls-ca: the file holds no PEM block"},
+  };
+  for (const auto& [flags, error] : bad_flags) {
+    CliRun run = RunCli(check + flags);
+    EXPECT_EQ(run.exit_code, 2) << flags;
+    EXPECT_NE(run.out.find(error), std::string::npos) << run.out;
+  }
+
+  // Peek answers what a check would: 3 left after it means 4 are still there.
+  CliRun peek = RunCli("peek" + check.substr(5) + ca + client);
+  ASSERT_EQ(peek.exit_code, 0) << peek.out;
+  EXPECT_EQ(nlohmann::json::parse(peek.out)["remaining"], 3);
 }
 
 TEST_F(TlsTest, BadTlsFlagsStopStartupNamingTheFlag) {
