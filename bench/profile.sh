@@ -14,23 +14,10 @@ requests=${REQUESTS:-5000}
 out=${OUT:-/tmp/ratelimit-profile}
 cli="$build/client/ratelimit-cli"
 mkdir -p "$out"
-work=$(mktemp -d /tmp/ratelimit-prof.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/processes.sh
+source "$(dirname "$0")/processes.sh" ratelimit-prof
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# Valgrind starts slowly: allow up to 60 s for the port to open.
-wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 & pids+=($!)
-wait_port "$redis_port"
+start_redis
 
 # One profiled server run; $2 is the command that loads it. Prints the instruction total.
 profile() {
@@ -42,7 +29,7 @@ profile() {
     --redis="redis://127.0.0.1:$redis_port" --log-level=warn >"$out/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  wait_port "$port"
+  wait_port "$port" 60  # valgrind starts slowly
   # Wait until Redis is connected, so that every check goes to Redis.
   for _ in $(seq 300); do
     "$cli" health --target="127.0.0.1:$port" --json | grep -q '"backend":"redis"' && break

@@ -11,25 +11,14 @@ build=${1:-build}
 duration=${DURATION:-10s}
 concurrency=${CONCURRENCY:-64}
 cli="$build/client/ratelimit-cli"
-work=$(mktemp -d /tmp/ratelimit-load.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/processes.sh
+source "$(dirname "$0")/processes.sh" ratelimit-load
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-
-redis_port=$(free_port); noop_port=$(free_port); mem_port=$(free_port); redis_mode_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 & pids+=($!)
+start_redis
+noop_port=$(free_port); mem_port=$(free_port); redis_mode_port=$(free_port)
 "$build/bench/noop_server" "127.0.0.1:$noop_port" >"$work/noop.log" 2>&1 & pids+=($!)
 "$build/ratelimit-server" --grpc-address="127.0.0.1:$mem_port" --admin-address= \
   --log-level=warn >"$work/mem.log" 2>&1 & pids+=($!)
-wait_port "$redis_port"
 "$build/ratelimit-server" --grpc-address="127.0.0.1:$redis_mode_port" --admin-address= \
   --redis="redis://127.0.0.1:$redis_port" --log-level=warn >"$work/redis-mode.log" 2>&1 & pids+=($!)
 for p in "$noop_port" "$mem_port" "$redis_mode_port"; do wait_port "$p"; done
@@ -64,7 +53,7 @@ declare -A rate
 for keys in 1 10000; do
   for target in noop:$noop_port memory:$mem_port redis:$redis_mode_port; do
     name=${target%%:*}; port=${target##*:}
-    read -r tput p50 p99 errors from_redis from_memory < <(run "$port" "$keys")
+    read -r tput p50 p99 errors _ from_memory < <(run "$port" "$keys")
     rate[$name]=$tput
     ratio=$(python3 -c "print(f'{$tput / ${rate[noop]}:.2f}')")
     printf "%-34s %12s %9s %9s %8s" "$name ($keys key$([[ $keys == 1 ]] || echo s))" "$tput" "$p50" "$p99" "$ratio"

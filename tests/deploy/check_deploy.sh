@@ -340,8 +340,8 @@ check "alerts and dashboard use only documented metrics" metrics_used_are_known
 
 check "bash -n scripts/local-stack" bash -n scripts/local-stack
 if command -v shellcheck >/dev/null; then
-  check "shellcheck scripts/local-stack tests/deploy/*.sh" \
-    shellcheck scripts/local-stack tests/deploy/*.sh
+  check "shellcheck scripts/local-stack tests/deploy/*.sh bench/*.sh" \
+    shellcheck -x scripts/local-stack tests/deploy/*.sh bench/*.sh
 else
   echo "note: shellcheck is not installed; the shell scripts were not linted"
 fi
