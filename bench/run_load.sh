@@ -37,8 +37,11 @@ print("%.0f %.3f %.3f %d %d %d" % (r["throughput_per_second"], l["p50"], l["p99"
                                    r["source"]["redis"], r["source"]["memory"]))'
 }
 
-# Redis's floor: the fixed-window script itself, with EVALSHA, at the same concurrency.
-script=$(sed -n '/kFixedWindowScript\[\] = R"lua(/,/)lua";/p' lib/redis_scripts.h | sed '1d;$d')
+# Redis's floor: the fixed-window script itself (the shared prelude, then its own part, as
+# RedisStore registers it), with EVALSHA, at the same concurrency.
+lua() { sed -n "/$1\\[\\] = R\"lua(/,/)lua\";/p" lib/redis_scripts.h | sed '1d;$d'; }
+script="$(lua kScriptPrelude)
+$(lua kFixedWindowScript)"
 sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$script")
 redis_floor() {
   local pipeline=$1

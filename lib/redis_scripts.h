@@ -16,17 +16,6 @@ namespace ratelimit {
 // Numbers are written with string.format('%d'), since Redis would render large Lua numbers in
 // exponent form.
 inline constexpr char kFixedWindowScript[] = R"lua(
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local spend = ARGV[4] == '1'
-local now, ttl_slack = 0, 0
-if ARGV[5] ~= '' then
-  now, ttl_slack = tonumber(ARGV[5]), 3600000
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local start = now - (now % window)
 local window_end = start + window
 
@@ -37,8 +26,8 @@ if stored[1] and tonumber(stored[1]) == start then used = tonumber(stored[2]) en
 local allowed = cost <= limit - used
 if allowed and spend then
   used = used + cost
-  redis.call('HSET', KEYS[1], 's', string.format('%d', start), 'n', string.format('%d', used))
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', window_end - now + ttl_slack))
+  redis.call('HSET', KEYS[1], 's', fmt(start), 'n', fmt(used))
+  redis.call('PEXPIRE', KEYS[1], fmt(window_end - now + ttl_slack))
 end
 
 local remaining = limit - used
@@ -51,8 +40,8 @@ if not allowed then retry_after = window_end - now end
 return {allowed and 1 or 0, remaining, reset_after, retry_after}
 )lua";
 
-// What the sliding window and token bucket scripts start with (RedisStore prepends it): the
-// arguments, the time, and exact arithmetic on whole numbers held in doubles.
+// What every script starts with (RedisStore prepends it): the arguments, the time, and exact
+// arithmetic on whole numbers held in doubles.
 inline constexpr char kScriptPrelude[] = R"lua(
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])

@@ -52,7 +52,7 @@ absl::StatusOr<Decision> ParseDecision(const absl::StatusOr<RedisIntegers>& repl
 RedisStore::RedisStore(RedisClient& client, Options options)
     : client_(client),
       options_(std::move(options)),
-      fixed_window_script_(client.RegisterScript(kFixedWindowScript)),
+      fixed_window_script_(client.RegisterScript(absl::StrCat(kScriptPrelude, kFixedWindowScript))),
       sliding_window_script_(
           client.RegisterScript(absl::StrCat(kScriptPrelude, kSlidingWindowScript))),
       token_bucket_script_(
