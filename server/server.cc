@@ -10,6 +10,8 @@
 namespace ratelimit {
 namespace {
 
+constexpr const char* kServiceName = ratelimit::v1::RateLimitService::service_full_name();
+
 // How long gRPC may take, once every call is answered, to write the last answers out.
 constexpr absl::Duration kAnswerFlushWindow = absl::Milliseconds(100);
 
@@ -76,6 +78,9 @@ absl::Status RateLimitServer::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.grpc_address, MakeServerCredentials(config_), &port_);
+  // gRPC sets SO_REUSEPORT by default: a second server on a taken port would start and take half
+  // the connections, each with its own memory store. Refuse to share the port instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service_);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
@@ -86,7 +91,9 @@ absl::Status RateLimitServer::Start() {
         config_.tls ? " (in use, not an address, or the TLS certificate and key do not match)"
                     : " (in use, or not an address)"));
   }
+  // grpc.health.v1 answers for the whole server ("") and for the service by its full name.
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   spdlog::info("serving gRPC on {} (port {}, {})", config_.grpc_address, port_,
                !config_.tls                         ? "plaintext"
                : config_.tls->client_ca_pem.empty() ? "TLS"
@@ -97,6 +104,7 @@ absl::Status RateLimitServer::Start() {
 void RateLimitServer::Shutdown(absl::Duration grace) {
   if (grpc_server_ == nullptr) return;
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   spdlog::info("shutting down: refusing new calls, finishing those in flight for up to {}",
                absl::FormatDuration(grace));
   // The service drains its own calls: gRPC's Shutdown(deadline) can wait out the whole

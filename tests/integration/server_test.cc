@@ -6,7 +6,10 @@
 #include <thread>
 
 #include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/server_process.h"
 
@@ -15,6 +18,7 @@ namespace {
 
 namespace pb = ::ratelimit::v1;
 using testing::CallCheck;
+using testing::ChildProcess;
 using testing::MakeCheck;
 using testing::RedisServer;
 using testing::ServerProcess;
@@ -238,6 +242,63 @@ TEST_F(MemoryModeTest, HealthReportsTheMemoryBackend) {
   EXPECT_EQ(health.breaker_state(), pb::BREAKER_STATE_CLOSED);
   EXPECT_EQ(health.memory_store().size(), 2);
   EXPECT_EQ(health.memory_store().max_size(), 10000);
+}
+
+// grpc.health.v1.Health/Check, spelled out on the wire (the test has no stub for it):
+// HealthCheckRequest{string service = 1} in, HealthCheckResponse{ServingStatus status = 1} out.
+// Returns the status number (1 SERVING, 2 NOT_SERVING) or the call's error.
+absl::StatusOr<int> StandardHealth(const std::string& address, const std::string& service) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  const std::string request = std::string("\x0a") + static_cast<char>(service.size()) + service;
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1);
+  grpc::ByteBuffer out;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &in, &out,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  std::vector<grpc::Slice> slices;
+  if (!out.Dump(&slices).ok()) return absl::InternalError("unreadable response");
+  std::string response;
+  for (const grpc::Slice& piece : slices) response.append(piece.begin(), piece.end());
+  if (response.empty()) return 0;  // UNKNOWN, the default, is not written.
+  if (response.size() != 2 || response[0] != '\x08')
+    return absl::InternalError("unexpected response");
+  return response[1];
+}
+
+TEST_F(MemoryModeTest, TheStandardHealthServiceAnswersForTheServerAndTheService) {
+  for (const std::string service : {"", "ratelimit.v1.RateLimitService"}) {
+    absl::StatusOr<int> status = StandardHealth(server_.address(), service);
+    ASSERT_TRUE(status.ok()) << service << ": " << status.status();
+    EXPECT_EQ(*status, 1) << service << " is not SERVING";
+  }
+  absl::StatusOr<int> unknown = StandardHealth(server_.address(), "no.such.Service");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound) << unknown.status();
+}
+
+TEST_F(MemoryModeTest, ASecondServerOnTheSamePortRefusesToStart) {
+  ChildProcess second;
+  const std::string log = testing::MakeTempDir("second-server") + "/server.log";
+  ASSERT_TRUE(
+      second
+          .Start({RATELIMIT_SERVER_PATH, "--grpc-address=" + server_.address(), "--admin-address="},
+                 log)
+          .ok());
+  absl::StatusOr<int> code = second.Wait(absl::Seconds(15));
+  ASSERT_TRUE(code.ok()) << "the second server is still running";
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(second.ReadLog().find("cannot listen on " + server_.address()), std::string::npos)
+      << second.ReadLog();
 }
 
 TEST_F(MemoryModeTest, SigtermExitsCleanly) {
