@@ -108,10 +108,13 @@ absl::Status ParseFlags(const FlagSet& set, const std::vector<std::string>& args
       value = std::string(arg.substr(eq + 1));
     } else if (flag->IsOfType<bool>()) {
       value = "true";
-    } else if (i + 1 < args.size()) {
+    } else if (i + 1 < args.size() && !absl::StartsWith(args[i + 1], "--")) {
       value = args[++i];
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(DashedFlag(name), ": missing value"));
+      // A following --flag is not taken as the value: more likely the value was left out.
+      return absl::InvalidArgumentError(
+          absl::StrCat(DashedFlag(name), ": missing value (for a value that starts with --, write ",
+                       DashedFlag(name), "=VALUE)"));
     }
     if (absl::Status s = Set(*flag, name, value, "command line"); !s.ok()) return s;
   }

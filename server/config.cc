@@ -4,10 +4,12 @@
 #include <cctype>
 #include <cstring>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -69,6 +71,19 @@ const FlagSet& ServerFlags() {
   return *set;
 }
 
+// "host:port", "[v6 address]:port": a host, and a port number gRPC and CivetWeb will take as it
+// is (0 picks a free port). The host itself is left to the resolver.
+bool IsHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  const absl::string_view host = address.substr(0, colon);
+  const absl::string_view port = address.substr(colon + 1);
+  if (absl::StartsWith(host, "[") != absl::EndsWith(host, "]")) return false;
+  int number = 0;
+  return port.size() <= 5 && absl::c_all_of(port, absl::ascii_isdigit) &&
+         absl::SimpleAtoi(port, &number) && number <= 65535;
+}
+
 absl::StatusOr<std::optional<TlsConfig>> ValidateTls() {
   TlsConfig tls;
   tls.cert_path = absl::GetFlag(FLAGS_tls_cert);
@@ -100,16 +115,17 @@ absl::StatusOr<std::optional<TlsConfig>> ValidateTls() {
 absl::StatusOr<ServerConfig> Validate() {
   ServerConfig config;
   config.grpc_address = absl::GetFlag(FLAGS_grpc_address);
-  if (config.grpc_address.empty() || config.grpc_address.rfind(':') == std::string::npos) {
-    return FlagError("grpc_address", "must be host:port");
+  if (!IsHostPort(config.grpc_address)) {
+    return FlagError("grpc_address", "must be host:port, with a port from 0 to 65535");
   }
   absl::StatusOr<std::optional<TlsConfig>> tls = ValidateTls();
   if (!tls.ok()) return tls.status();
   config.tls = *std::move(tls);
 
   config.admin_address = absl::GetFlag(FLAGS_admin_address);
-  if (!config.admin_address.empty() && config.admin_address.rfind(':') == std::string::npos) {
-    return FlagError("admin_address", "must be host:port, or empty for none");
+  if (!config.admin_address.empty() && !IsHostPort(config.admin_address)) {
+    return FlagError("admin_address",
+                     "must be host:port, with a port from 0 to 65535, or empty for none");
   }
   config.admin_basic_auth = absl::GetFlag(FLAGS_admin_basic_auth);
   if (!config.admin_basic_auth.empty()) {

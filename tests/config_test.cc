@@ -39,6 +39,17 @@ TEST(LoadServerConfigTest, EnvironmentSetsAndTheCommandLineWins) {
   EXPECT_EQ(DescribeConfig(*config).find("pw@"), std::string::npos);
 }
 
+TEST(LoadServerConfigTest, AddressesTakeHostsIpv6AndPortZero) {
+  for (const std::string address :
+       {"127.0.0.1:50051", "[::1]:50051", "localhost:0", "0.0.0.0:65535", "my-host.internal:1"}) {
+    absl::StatusOr<ServerConfig> config =
+        Load({"--grpc-address=" + address, "--admin-address=" + address});
+    ASSERT_TRUE(config.ok()) << address << ": " << config.status();
+    EXPECT_EQ(config->grpc_address, address);
+    EXPECT_EQ(config->admin_address, address);
+  }
+}
+
 TEST(LoadServerConfigTest, InvalidValuesNameTheFlag) {
   struct Case {
     std::vector<std::string> args;
@@ -54,9 +65,19 @@ TEST(LoadServerConfigTest, InvalidValuesNameTheFlag) {
       {{"--memory-store-max-size=lots"}, "--memory-store-max-size"},
       {{"--redis=localhost:6379"}, "--redis"},
       {{"--grpc-address=nowhere"}, "--grpc-address"},
+      {{"--grpc-address=127.0.0.1:99999"}, "--grpc-address"},
+      {{"--grpc-address=127.0.0.1:abc"}, "--grpc-address"},
+      {{"--grpc-address=:"}, "--grpc-address"},
+      {{"--grpc-address=:50051"}, "--grpc-address"},
+      {{"--grpc-address=127.0.0.1:"}, "--grpc-address"},
+      {{"--grpc-address=[::1:50051"}, "--grpc-address"},
+      {{"--admin-address=x:abc"}, "--admin-address"},
+      {{"--admin-address=127.0.0.1:65536"}, "--admin-address"},
       {{"--log-level=loud"}, "--log-level"},
       {{"--no-such-flag=1"}, "--no-such-flag"},
       {{"--redis-prefix"}, "--redis-prefix"},
+      // The next flag is not swallowed as the value.
+      {{"--redis-prefix", "--log-level=debug"}, "--redis-prefix: missing value"},
       {{"stray"}, "argument number 1"},
       {{"--redis=", "redis://:hunter2@h:1"}, "argument number 2"},
   };
