@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/stubs/logging.h"
 #include "lib/logging.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -19,6 +20,17 @@ namespace {
 void ConfigureLogging(const std::string& level) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(level));
+  // libprotobuf writes a line to stderr for every request it cannot parse (a key that is not
+  // UTF-8, say), whatever the log level, and any caller can send those. Such requests are
+  // refused by gRPC either way; their lines go to the debug level.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel severity, const char* /*file*/,
+                                     int /*line*/, const std::string& message) {
+    if (severity >= google::protobuf::LOGLEVEL_FATAL) {
+      spdlog::critical("protobuf: {}", message);
+    } else {
+      spdlog::debug("protobuf: {}", message);
+    }
+  });
 }
 
 }  // namespace

@@ -301,6 +301,15 @@ TEST_F(MemoryModeTest, ASecondServerOnTheSamePortRefusesToStart) {
       << second.ReadLog();
 }
 
+TEST_F(MemoryModeTest, KeysThatAreNotUtf8AreRefusedWithoutFloodingTheLog) {
+  pb::CheckResponse r;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(CallCheck(server_.stub(), MakeCheck("\xff\xfe", 5, 60'000), &r).ok());
+  }
+  ASSERT_TRUE(CallCheck(server_.stub(), MakeCheck("ok", 5, 60'000), &r).ok());
+  EXPECT_EQ(server_.Log().find("protobuf"), std::string::npos) << server_.Log();
+}
+
 TEST_F(MemoryModeTest, SigtermExitsCleanly) {
   absl::StatusOr<int> code = server_.Stop(SIGTERM);
   ASSERT_TRUE(code.ok());
