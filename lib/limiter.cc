@@ -44,6 +44,23 @@ void Limiter::Check(const LimitRequest& request, bool spend, DecisionCallback do
                  });
 }
 
+void Limiter::ProbeIfDue() {
+  if (remote_ == nullptr || breaker_->state() == BreakerState::kClosed) return;
+  const CircuitBreaker::Admission admission = breaker_->Admit();
+  if (admission == CircuitBreaker::Admission::kRejected) return;
+  const auto start = std::chrono::steady_clock::now();
+  remote_->Ping([this, admission, start](const absl::Status& status) {
+    if (observer_.on_remote_result) {
+      observer_.on_remote_result(status, std::chrono::steady_clock::now() - start);
+    }
+    if (status.ok()) {
+      breaker_->RecordSuccess(admission);
+    } else {
+      breaker_->RecordFailure(admission, status.message());
+    }
+  });
+}
+
 void Limiter::Reset(const AllowanceId& id, ResetCallback done) {
   memory_.Reset(id);
   if (remote_ == nullptr) {

@@ -37,6 +37,11 @@ class Limiter {
   // remote store could not be cleared.
   void Reset(const AllowanceId& id, ResetCallback done);
 
+  // While the breaker is not closed, sends the probe it asks for (a ping), so that it closes
+  // again after the open duration even when no check comes along to be the probe. Call it every
+  // so often; it costs one atomic load while the breaker is closed.
+  void ProbeIfDue();
+
   bool remote_configured() const { return remote_ != nullptr; }
   bool remote_connected() const { return remote_ != nullptr && remote_->connected(); }
   // True while checks go to the remote store.

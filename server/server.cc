@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -72,7 +74,16 @@ absl::Status RateLimitServer::Start() {
   }
 
   // Redis before gRPC, so that a server whose Redis is down still starts, answering from memory.
-  if (redis_client_ != nullptr) redis_client_->Start();
+  if (redis_client_ != nullptr) {
+    redis_client_->Start();
+    // Often enough that an idle server's breaker closes within a tenth of the open duration of
+    // when it could; the check is one atomic load while the breaker is closed.
+    const absl::Duration interval =
+        std::clamp(config_.breaker.open_duration / 10, absl::Milliseconds(10), absl::Seconds(1));
+    prober_ = std::thread([this, interval] {
+      while (!stop_probing_.WaitForNotificationWithTimeout(interval)) limiter_.ProbeIfDue();
+    });
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -85,7 +96,7 @@ absl::Status RateLimitServer::Start() {
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
     grpc_server_.reset();
-    if (redis_client_ != nullptr) redis_client_->Stop();
+    StopRedis();
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", config_.grpc_address,
         config_.tls ? " (in use, not an address, or the TLS certificate and key do not match)"
@@ -99,6 +110,12 @@ absl::Status RateLimitServer::Start() {
                : config_.tls->client_ca_pem.empty() ? "TLS"
                                                     : "TLS with client certificates");
   return absl::OkStatus();
+}
+
+void RateLimitServer::StopRedis() {
+  stop_probing_.Notify();
+  if (prober_.joinable()) prober_.join();
+  if (redis_client_ != nullptr) redis_client_->Stop();
 }
 
 void RateLimitServer::Shutdown(absl::Duration grace) {
@@ -116,7 +133,7 @@ void RateLimitServer::Shutdown(absl::Duration grace) {
   // Stopping the client answers every call still waiting on Redis (from memory) before gRPC
   // shuts down: gRPC's Wait() returns only once each call has finished, which for a call held by
   // a frozen Redis would otherwise be at the Redis timeout, however short the grace.
-  if (redis_client_ != nullptr) redis_client_->Stop();
+  StopRedis();
   // Every answer is decided now, but the last ones may not be written yet: gRPC gets a short,
   // fixed window to send them before it cancels what is left. (Counting each call until its
   // OnDone would need reactors of our own, whose OnDone gRPC runs on another thread: a third

@@ -2,8 +2,10 @@
 #define RATELIMIT_SERVER_SERVER_H_
 
 #include <memory>
+#include <thread>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "lib/circuit_breaker.h"
@@ -38,6 +40,9 @@ class RateLimitServer {
   int admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
 
  private:
+  // Stops the breaker's prober, then the Redis client, which answers what still waits on it.
+  void StopRedis();
+
   const ServerConfig config_;
   SystemClock clock_;
   Metrics metrics_;
@@ -50,6 +55,9 @@ class RateLimitServer {
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<AdminServer> admin_server_;
   int port_ = 0;
+  // With Redis: lets the breaker probe Redis on its own while no check comes along.
+  absl::Notification stop_probing_;
+  std::thread prober_;
 };
 
 }  // namespace ratelimit

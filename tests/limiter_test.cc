@@ -16,6 +16,7 @@ class MockRemoteStore : public RemoteStore {
  public:
   MOCK_METHOD(void, Check, (const LimitRequest&, bool, DecisionCallback), (override));
   MOCK_METHOD(void, Reset, (const AllowanceId&, ResetCallback), (override));
+  MOCK_METHOD(void, Ping, (ResetCallback), (override));
   MOCK_METHOD(bool, connected, (), (const, override));
 };
 
@@ -93,6 +94,53 @@ TEST_F(LimiterTest, RedisIsUsedAgainAfterTheOpenDuration) {
   ASSERT_EQ(breaker_.state(), BreakerState::kOpen);
   clock_.Advance(absl::Seconds(10));
   EXPECT_EQ(CheckNow(Request("a", 5)).source, Source::kRedis);
+  EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
+}
+
+TEST_F(LimiterTest, WithNoTrafficAPingProbesTheBreakerClosedAfterTheOpenDuration) {
+  // Closed: no ping (StrictMock fails the test on an unexpected call).
+  limiter_.ProbeIfDue();
+  EXPECT_CALL(remote_, Check(_, true, _)).Times(2).WillRepeatedly([](auto&, bool, auto done) {
+    done(absl::UnavailableError("down"));
+  });
+  CheckNow(Request("a"));
+  CheckNow(Request("a"));
+  ASSERT_EQ(breaker_.state(), BreakerState::kOpen);
+  // Open, and not yet due: still no ping.
+  clock_.Advance(absl::Seconds(9));
+  limiter_.ProbeIfDue();
+  EXPECT_EQ(breaker_.state(), BreakerState::kOpen);
+
+  // Due, and Redis still down: the failed ping opens it again for another open duration.
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_CALL(remote_, Ping(_)).WillOnce([](auto done) { done(absl::UnavailableError("down")); });
+  limiter_.ProbeIfDue();
+  EXPECT_EQ(breaker_.state(), BreakerState::kOpen);
+  EXPECT_EQ(remote_errors_, 3);
+  limiter_.ProbeIfDue();
+
+  // Due again, Redis back: the ping closes it.
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_CALL(remote_, Ping(_)).WillOnce([](auto done) { done(absl::OkStatus()); });
+  limiter_.ProbeIfDue();
+  EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
+}
+
+TEST_F(LimiterTest, AProbeInFlightIsNotDoubled) {
+  EXPECT_CALL(remote_, Check(_, true, _)).Times(2).WillRepeatedly([](auto&, bool, auto done) {
+    done(absl::UnavailableError("down"));
+  });
+  CheckNow(Request("a"));
+  CheckNow(Request("a"));
+  clock_.Advance(absl::Seconds(10));
+  // The first ping does not answer yet; the breaker's one probe is taken.
+  RemoteStore::ResetCallback pending;
+  EXPECT_CALL(remote_, Ping(_)).WillOnce([&](auto done) { pending = std::move(done); });
+  limiter_.ProbeIfDue();
+  EXPECT_EQ(breaker_.state(), BreakerState::kHalfOpen);
+  limiter_.ProbeIfDue();  // No second ping.
+  EXPECT_EQ(CheckNow(Request("b", 5)).source, Source::kMemory) << "no second probe by a check";
+  pending(absl::OkStatus());
   EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
 }
 

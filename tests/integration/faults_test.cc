@@ -322,6 +322,25 @@ TEST_F(FaultsTest, RedisKilledAndRestartedIsAnsweredFromMemoryWhileTheBreakerCyc
   EXPECT_GT(ExpectEveryKeyHasATtl(redis_), 0u);
 }
 
+TEST_F(FaultsTest, AnIdleServersBreakerClosesOnItsOwnWhenRedisIsBack) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  redis_.Kill();
+  pb::CheckResponse response;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(CallCheck(server_->stub(), MakeCheck("idle:k", 100, 60'000), &response).ok());
+  }
+  ASSERT_TRUE(WaitForBreaker(*server_, pb::BREAKER_STATE_OPEN, absl::Seconds(5)));
+
+  // From here no check comes: only the server's own probes can close the breaker.
+  ASSERT_TRUE(redis_.Start().ok());
+  const absl::Time restarted = absl::Now();
+  ASSERT_TRUE(WaitForBreaker(*server_, pb::BREAKER_STATE_CLOSED, kOpenDuration * 5))
+      << server_->Log();
+  std::cout << "[ measured ] idle server's breaker closed " << absl::Now() - restarted
+            << " after Redis restarted (open duration " << kOpenDuration << ")\n";
+  EXPECT_EQ(Health(server_->stub()).backend(), "redis");
+}
+
 TEST_F(FaultsTest, RedisFrozenBySigstopWaitsNoLongerThanTheTimeout) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
   CallerLoad load(*server_, 4);
