@@ -10,7 +10,7 @@ namespace {
 
 absl::Status UrlError(absl::string_view what) {
   return absl::InvalidArgumentError(
-      absl::StrCat("redis URL: ", what, " (expected redis://[:password@]host:port[/db])"));
+      absl::StrCat("redis URL: ", what, " (expected redis://[[user]:password@]host[:port][/db])"));
 }
 
 }  // namespace

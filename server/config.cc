@@ -28,7 +28,7 @@ ABSL_FLAG(std::string, admin_basic_auth, "",
 ABSL_FLAG(int64_t, metrics_max_key_prefixes, 100,
           "Most distinct key_prefix label values; later prefixes count as \"other\".");
 ABSL_FLAG(std::string, redis, "",
-          "Redis URL, redis://[:password@]host:port[/db]. Empty: memory mode, no Redis.");
+          "Redis URL, redis://[[user]:password@]host[:port][/db]. Empty: memory mode, no Redis.");
 ABSL_FLAG(std::string, redis_prefix, "ratelimit:", "Prefix of every Redis key the service writes.");
 ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(100),
           "Longest wait for a Redis reply before the check is answered from memory.");
