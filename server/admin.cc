@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,7 +20,7 @@ namespace pb = ::ratelimit::v1;
 // What the request callback needs. CivetWeb's callbacks carry no pointer of ours, so the one
 // admin server of the process publishes its state here.
 struct AdminState {
-  std::string expected_authorization;  // "Basic <base64>", or empty for none.
+  std::string expected_credentials;  // base64("user:password"), or empty for none.
   AdminServer::HealthSource health;
   bool redis_configured = false;
 };
@@ -34,6 +35,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
+// Writes a whole response; a HEAD request gets the headers only.
 void Send(mg_connection* conn, int status, absl::string_view reason, absl::string_view type,
           absl::string_view body, absl::string_view extra_headers = "") {
   const std::string head =
@@ -41,7 +43,22 @@ void Send(mg_connection* conn, int status, absl::string_view reason, absl::strin
                    "\r\nContent-Length: ", body.size(), "\r\nCache-Control: no-store\r\n",
                    extra_headers, "Connection: close\r\n\r\n");
   mg_write(conn, head.data(), head.size());
-  mg_write(conn, body.data(), body.size());
+  const mg_request_info* info = mg_get_request_info(conn);
+  const bool head_only = info != nullptr && info->request_method != nullptr &&
+                         absl::string_view(info->request_method) == "HEAD";
+  if (!head_only) mg_write(conn, body.data(), body.size());
+}
+
+// "Basic <credentials>", the scheme in any case (RFC 7617), with the expected credentials.
+bool Authorized(const char* header, absl::string_view expected_credentials) {
+  if (header == nullptr) return false;
+  absl::string_view given(header);
+  constexpr absl::string_view kScheme = "basic ";
+  if (given.size() < kScheme.size() || !absl::EqualsIgnoreCase(given.substr(0, 6), kScheme)) {
+    return false;
+  }
+  return ConstantTimeEquals(absl::StripLeadingAsciiWhitespace(given.substr(kScheme.size())),
+                            expected_credentials);
 }
 
 // Runs before CivetWeb's handlers: answers /health itself and refuses unauthenticated
@@ -51,9 +68,8 @@ int BeginRequest(mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   if (state == nullptr || info == nullptr) return 0;
 
-  if (!state->expected_authorization.empty()) {
-    const char* given = mg_get_header(conn, "Authorization");
-    if (given == nullptr || !ConstantTimeEquals(given, state->expected_authorization)) {
+  if (!state->expected_credentials.empty()) {
+    if (!Authorized(mg_get_header(conn, "Authorization"), state->expected_credentials)) {
       Send(conn, 401, "Unauthorized", "text/plain", "authentication required\n",
            "WWW-Authenticate: Basic realm=\"ratelimit\"\r\n");
       return 401;
@@ -61,6 +77,16 @@ int BeginRequest(mg_connection* conn) {
   }
 
   const absl::string_view uri = info->local_uri != nullptr ? info->local_uri : "";
+  const absl::string_view method = info->request_method != nullptr ? info->request_method : "";
+  const bool is_metrics = uri == "/metrics";
+  if (uri == "/health" || is_metrics) {
+    // /health reads as HEAD too, for probes; the exposer serves /metrics to GET only.
+    if (method != "GET" && (is_metrics || method != "HEAD")) {
+      Send(conn, 405, "Method Not Allowed", "text/plain", "method not allowed\n",
+           is_metrics ? "Allow: GET\r\n" : "Allow: GET, HEAD\r\n");
+      return 405;
+    }
+  }
   if (uri == "/health") {
     int status = 200;
     const std::string body =
@@ -97,10 +123,8 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(const Options& o
                                                                 const Metrics& metrics,
                                                                 HealthSource health,
                                                                 bool redis_configured) {
-  auto state = new AdminState{options.basic_auth.empty()
-                                  ? ""
-                                  : absl::StrCat("Basic ", absl::Base64Escape(options.basic_auth)),
-                              std::move(health), redis_configured};
+  auto state =
+      new AdminState{absl::Base64Escape(options.basic_auth), std::move(health), redis_configured};
   // Leaked on purpose: CivetWeb threads may read it until the process ends.
   g_state.store(state);
 
@@ -110,8 +134,11 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(const Options& o
   std::unique_ptr<AdminServer> server(new AdminServer());
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", options.address, "num_threads", "2",
-                                 "request_timeout_ms", "5000"},
+        // Each connection holds a worker thread until its request is read, so a few idle
+        // connections would otherwise keep probes and scrapes waiting: more workers than a
+        // handful, and a short wait for a request that does not come.
+        std::vector<std::string>{"listening_ports", options.address, "num_threads", "16",
+                                 "request_timeout_ms", "2000"},
         &callbacks);
   } catch (const std::exception& e) {
     return absl::UnavailableError(

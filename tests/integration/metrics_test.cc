@@ -1,10 +1,18 @@
 // The admin endpoint of a real ratelimit-server: exact counters after known traffic, the
 // breaker's gauges through a Redis outage, bounded label sets, /health and basic auth.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/http.h"
@@ -214,6 +222,72 @@ TEST(AdminTest, BasicAuthGuardsBothPaths) {
   EXPECT_NE(HttpGet(server.admin_port(), "/metrics")->headers.find("WWW-Authenticate"),
             std::string::npos);
   EXPECT_EQ(server.Log().find("s3cret"), std::string::npos);
+
+  // The scheme's case does not matter (RFC 7617); the credentials' does.
+  const std::string credentials = absl::Base64Escape("ops:s3cret");
+  for (const std::string scheme : {"Basic", "basic", "BASIC"}) {
+    absl::StatusOr<std::string> reply = testing::SendRaw(
+        server.admin_port(), absl::StrCat("GET /health HTTP/1.0\r\nAuthorization: ", scheme, " ",
+                                          credentials, "\r\n\r\n"));
+    ASSERT_TRUE(reply.ok());
+    EXPECT_TRUE(absl::StartsWith(*reply, "HTTP/1.1 200")) << scheme << ": " << *reply;
+  }
+  absl::StatusOr<std::string> lowercase_credentials = testing::SendRaw(
+      server.admin_port(), absl::StrCat("GET /health HTTP/1.0\r\nAuthorization: Basic ",
+                                        absl::Base64Escape("OPS:S3CRET"), "\r\n\r\n"));
+  ASSERT_TRUE(lowercase_credentials.ok());
+  EXPECT_TRUE(absl::StartsWith(*lowercase_credentials, "HTTP/1.1 401"));
+}
+
+TEST(AdminTest, HealthAnswersGetAndHeadAndRefusesOtherMethods) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start().ok());
+  absl::StatusOr<std::string> head =
+      testing::SendRaw(server.admin_port(), "HEAD /health HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(head.ok());
+  EXPECT_TRUE(absl::StartsWith(*head, "HTTP/1.1 200")) << *head;
+  EXPECT_TRUE(absl::EndsWith(*head, "\r\n\r\n")) << "HEAD gets no body: " << *head;
+  for (const std::string request :
+       {"POST /health HTTP/1.0\r\nContent-Length: 0\r\n\r\n", "DELETE /health HTTP/1.0\r\n\r\n",
+        "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n", "HEAD /metrics HTTP/1.0\r\n\r\n"}) {
+    absl::StatusOr<std::string> reply = testing::SendRaw(server.admin_port(), request);
+    ASSERT_TRUE(reply.ok());
+    EXPECT_TRUE(absl::StartsWith(*reply, "HTTP/1.1 405")) << request << " -> " << *reply;
+    EXPECT_NE(reply->find("Allow: GET"), std::string::npos) << *reply;
+  }
+}
+
+// A TCP connection to 127.0.0.1:`port` that sends nothing; -1 if it could not connect.
+int OpenIdleConnection(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(AdminTest, IdleConnectionsDoNotHoldUpHealthProbes) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) idle.push_back(OpenIdleConnection(server.admin_port()));
+  absl::SleepFor(absl::Milliseconds(100));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<testing::HttpResponse> health = HttpGet(server.admin_port(), "/health");
+  const absl::Duration took = absl::Now() - start;
+  for (int fd : idle) {
+    EXPECT_GE(fd, 0);
+    if (fd >= 0) close(fd);
+  }
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  // With as many workers as idle connections, the probe would wait for a worker's timeout.
+  EXPECT_LT(took, absl::Seconds(1));
 }
 
 TEST(AdminTest, GarbageOnTheAdminPortDoesNoHarm) {
