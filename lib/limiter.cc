@@ -47,18 +47,23 @@ void Limiter::Check(const LimitRequest& request, bool spend, DecisionCallback do
 void Limiter::ProbeIfDue() {
   if (remote_ == nullptr || breaker_->state() == BreakerState::kClosed) return;
   const CircuitBreaker::Admission admission = breaker_->Admit();
-  if (admission == CircuitBreaker::Admission::kRejected) return;
+  // kAllowed means the breaker closed meanwhile: no probe is wanted, and this call's failure
+  // would count toward opening it.
+  if (admission != CircuitBreaker::Admission::kProbe) return;
   const auto start = std::chrono::steady_clock::now();
-  remote_->Ping([this, admission, start](const absl::Status& status) {
-    if (observer_.on_remote_result) {
-      observer_.on_remote_result(status, std::chrono::steady_clock::now() - start);
-    }
-    if (status.ok()) {
-      breaker_->RecordSuccess(admission);
-    } else {
-      breaker_->RecordFailure(admission, status.message());
-    }
-  });
+  const LimitRequest probe{AllowanceId{kProbeKey, Algorithm::kFixedWindow, 1000}, int64_t{1} << 40,
+                           1};
+  remote_->Check(
+      probe, /*spend=*/true, [this, admission, start](const absl::StatusOr<Decision>& decision) {
+        if (observer_.on_remote_result) {
+          observer_.on_remote_result(decision.status(), std::chrono::steady_clock::now() - start);
+        }
+        if (decision.ok()) {
+          breaker_->RecordSuccess(admission);
+        } else {
+          breaker_->RecordFailure(admission, decision.status().message());
+        }
+      });
 }
 
 void Limiter::Reset(const AllowanceId& id, ResetCallback done) {

@@ -37,10 +37,13 @@ class Limiter {
   // remote store could not be cleared.
   void Reset(const AllowanceId& id, ResetCallback done);
 
-  // While the breaker is not closed, sends the probe it asks for (a ping), so that it closes
-  // again after the open duration even when no check comes along to be the probe. Call it every
-  // so often; it costs one atomic load while the breaker is closed.
+  // While the breaker is not closed, sends the probe it asks for, so that it closes again after
+  // the open duration even when no check comes along to be the probe. The probe is a real check
+  // that spends from an allowance of its own (kProbeKey, one-second window): a ping would pass
+  // while Redis refuses writes (out of memory, a read-only replica) and close the breaker in
+  // vain. Call it every so often; it costs one atomic load while the breaker is closed.
   void ProbeIfDue();
+  static constexpr absl::string_view kProbeKey = "__breaker_probe__";
 
   bool remote_configured() const { return remote_ != nullptr; }
   bool remote_connected() const { return remote_ != nullptr && remote_->connected(); }

@@ -112,13 +112,4 @@ void RedisStore::Reset(const AllowanceId& id, ResetCallback done) {
   });
 }
 
-void RedisStore::Ping(ResetCallback done) {
-  RedisArgs args;
-  args.Add("PING");
-  client_.Command(std::move(args), [done = std::move(done)](absl::StatusOr<RedisReply> reply) {
-    if (!reply.ok()) return done(reply.status());
-    done(RedisReplyError(*reply));
-  });
-}
-
 }  // namespace ratelimit

@@ -26,7 +26,6 @@ class RedisStore final : public RemoteStore {
 
   void Check(const LimitRequest& request, bool spend, DecisionCallback done) override;
   void Reset(const AllowanceId& id, ResetCallback done) override;
-  void Ping(ResetCallback done) override;
   bool connected() const override { return client_.connected(); }
 
   // The Redis key of an allowance: the prefix, then the allowance's identity in a {hash tag} so

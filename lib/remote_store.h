@@ -22,9 +22,6 @@ class RemoteStore {
   // or may not have been applied.
   virtual void Check(const LimitRequest& request, bool spend, DecisionCallback done) = 0;
   virtual void Reset(const AllowanceId& id, ResetCallback done) = 0;
-  // Asks whether the store answers at all, touching no allowance: the circuit breaker's probe
-  // when no check comes along to be one.
-  virtual void Ping(ResetCallback done) = 0;
   virtual bool connected() const = 0;
 };
 

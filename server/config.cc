@@ -78,7 +78,11 @@ bool IsHostPort(absl::string_view address) {
   if (colon == absl::string_view::npos || colon == 0) return false;
   const absl::string_view host = address.substr(0, colon);
   const absl::string_view port = address.substr(colon + 1);
-  if (absl::StartsWith(host, "[") != absl::EndsWith(host, "]")) return false;
+  const bool bracketed = absl::StartsWith(host, "[") && absl::EndsWith(host, "]");
+  if (!bracketed && (absl::StrContains(host, ':') || absl::StrContains(host, '[') ||
+                     absl::StrContains(host, ']'))) {
+    return false;  // An IPv6 address goes in brackets: "[::1]:50051".
+  }
   int number = 0;
   return port.size() <= 5 && absl::c_all_of(port, absl::ascii_isdigit) &&
          absl::SimpleAtoi(port, &number) && number <= 65535;

@@ -71,6 +71,7 @@ TEST(LoadServerConfigTest, InvalidValuesNameTheFlag) {
       {{"--grpc-address=:50051"}, "--grpc-address"},
       {{"--grpc-address=127.0.0.1:"}, "--grpc-address"},
       {{"--grpc-address=[::1:50051"}, "--grpc-address"},
+      {{"--grpc-address=::1:50051"}, "--grpc-address"},
       {{"--admin-address=x:abc"}, "--admin-address"},
       {{"--admin-address=127.0.0.1:65536"}, "--admin-address"},
       {{"--log-level=loud"}, "--log-level"},

@@ -9,6 +9,8 @@ namespace ratelimit {
 namespace {
 
 using ::testing::_;
+using ::testing::Eq;
+using ::testing::Field;
 using ::testing::StrictMock;
 
 // A remote store whose answers the test decides.
@@ -16,7 +18,6 @@ class MockRemoteStore : public RemoteStore {
  public:
   MOCK_METHOD(void, Check, (const LimitRequest&, bool, DecisionCallback), (override));
   MOCK_METHOD(void, Reset, (const AllowanceId&, ResetCallback), (override));
-  MOCK_METHOD(void, Ping, (ResetCallback), (override));
   MOCK_METHOD(bool, connected, (), (const, override));
 };
 
@@ -97,8 +98,13 @@ TEST_F(LimiterTest, RedisIsUsedAgainAfterTheOpenDuration) {
   EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
 }
 
-TEST_F(LimiterTest, WithNoTrafficAPingProbesTheBreakerClosedAfterTheOpenDuration) {
-  // Closed: no ping (StrictMock fails the test on an unexpected call).
+// The background probe: a spending check on the limiter's own probe key.
+auto IsProbe() {
+  return Field(&LimitRequest::id, Field(&AllowanceId::key, Eq(Limiter::kProbeKey)));
+}
+
+TEST_F(LimiterTest, WithNoTrafficAProbeClosesTheBreakerAfterTheOpenDuration) {
+  // Closed: no probe (StrictMock fails the test on an unexpected call).
   limiter_.ProbeIfDue();
   EXPECT_CALL(remote_, Check(_, true, _)).Times(2).WillRepeatedly([](auto&, bool, auto done) {
     done(absl::UnavailableError("down"));
@@ -106,24 +112,30 @@ TEST_F(LimiterTest, WithNoTrafficAPingProbesTheBreakerClosedAfterTheOpenDuration
   CheckNow(Request("a"));
   CheckNow(Request("a"));
   ASSERT_EQ(breaker_.state(), BreakerState::kOpen);
-  // Open, and not yet due: still no ping.
+  // Open, and not yet due: still no probe.
   clock_.Advance(absl::Seconds(9));
   limiter_.ProbeIfDue();
   EXPECT_EQ(breaker_.state(), BreakerState::kOpen);
 
-  // Due, and Redis still down: the failed ping opens it again for another open duration.
+  // Due, and Redis refuses the write (out of memory, say): the breaker opens again.
   clock_.Advance(absl::Seconds(1));
-  EXPECT_CALL(remote_, Ping(_)).WillOnce([](auto done) { done(absl::UnavailableError("down")); });
+  EXPECT_CALL(remote_, Check(IsProbe(), true, _)).WillOnce([](auto&, bool, auto done) {
+    done(absl::InternalError("OOM command not allowed"));
+  });
   limiter_.ProbeIfDue();
   EXPECT_EQ(breaker_.state(), BreakerState::kOpen);
   EXPECT_EQ(remote_errors_, 3);
   limiter_.ProbeIfDue();
 
-  // Due again, Redis back: the ping closes it.
+  // Due again, Redis back: the probe closes it.
   clock_.Advance(absl::Seconds(10));
-  EXPECT_CALL(remote_, Ping(_)).WillOnce([](auto done) { done(absl::OkStatus()); });
+  EXPECT_CALL(remote_, Check(IsProbe(), true, _)).WillOnce([](auto&, bool, auto done) {
+    done(RedisDecision(true));
+  });
   limiter_.ProbeIfDue();
   EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
+  EXPECT_EQ(memory_.size(), 1) << "only \"a\", answered from memory while Redis was down: a "
+                                  "probe never is";
 }
 
 TEST_F(LimiterTest, AProbeInFlightIsNotDoubled) {
@@ -133,14 +145,16 @@ TEST_F(LimiterTest, AProbeInFlightIsNotDoubled) {
   CheckNow(Request("a"));
   CheckNow(Request("a"));
   clock_.Advance(absl::Seconds(10));
-  // The first ping does not answer yet; the breaker's one probe is taken.
-  RemoteStore::ResetCallback pending;
-  EXPECT_CALL(remote_, Ping(_)).WillOnce([&](auto done) { pending = std::move(done); });
+  // The first probe does not answer yet; the breaker's one probe slot is taken.
+  RemoteStore::DecisionCallback pending;
+  EXPECT_CALL(remote_, Check(IsProbe(), true, _)).WillOnce([&](auto&, bool, auto done) {
+    pending = std::move(done);
+  });
   limiter_.ProbeIfDue();
   EXPECT_EQ(breaker_.state(), BreakerState::kHalfOpen);
-  limiter_.ProbeIfDue();  // No second ping.
+  limiter_.ProbeIfDue();  // No second probe.
   EXPECT_EQ(CheckNow(Request("b", 5)).source, Source::kMemory) << "no second probe by a check";
-  pending(absl::OkStatus());
+  pending(RedisDecision(true));
   EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
 }
 

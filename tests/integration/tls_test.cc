@@ -14,6 +14,7 @@
 #include "tests/support/http.h"
 #include "tests/support/process.h"
 #include "tests/support/server_process.h"
+#include "tests/support/window.h"
 
 namespace ratelimit {
 namespace {
@@ -113,6 +114,8 @@ class TlsServer {
       context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
       pb::HealthSummary health;
       if (stub->GetHealth(&context, pb::GetHealthRequest(), &health).ok()) {
+        // Tests count decisions in one-minute fixed windows right after start-up.
+        testing::WaitForRoomInWindow();
         return absl::OkStatus();
       }
       if (absl::StatusOr<int> exited = process_.Wait(absl::Milliseconds(1)); exited.ok()) {
