@@ -1,9 +1,6 @@
 // The admin endpoint of a real ratelimit-server: exact counters after known traffic, the
 // breaker's gauges through a Redis outage, bounded label sets, /health and basic auth.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -257,25 +254,11 @@ TEST(AdminTest, HealthAnswersGetAndHeadAndRefusesOtherMethods) {
   }
 }
 
-// A TCP connection to 127.0.0.1:`port` that sends nothing; -1 if it could not connect.
-int OpenIdleConnection(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST(AdminTest, IdleConnectionsDoNotHoldUpHealthProbes) {
   ServerProcess server;
   ASSERT_TRUE(server.Start().ok());
   std::vector<int> idle;
-  for (int i = 0; i < 8; ++i) idle.push_back(OpenIdleConnection(server.admin_port()));
+  for (int i = 0; i < 8; ++i) idle.push_back(testing::ConnectLoopback(server.admin_port()));
   absl::SleepFor(absl::Milliseconds(100));
   const absl::Time start = absl::Now();
   absl::StatusOr<testing::HttpResponse> health = HttpGet(server.admin_port(), "/health");

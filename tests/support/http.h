@@ -17,6 +17,9 @@ struct HttpResponse {
 absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
                                      const std::string& basic_auth = "");
 
+// A TCP connection to 127.0.0.1:`port`: its descriptor, or -1 when nothing accepts there.
+int ConnectLoopback(int port);
+
 // Sends `raw` bytes as they are and returns whatever comes back (for garbage-input tests).
 absl::StatusOr<std::string> SendRaw(int port, const std::string& raw);
 

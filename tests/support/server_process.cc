@@ -1,13 +1,11 @@
 #include "tests/support/server_process.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/http.h"
 #include "tests/support/window.h"
 
 namespace ratelimit::testing {
@@ -17,14 +15,10 @@ namespace pb = ::ratelimit::v1;
 namespace {
 
 bool PortAccepts(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return false;
   close(fd);
-  return ok;
+  return true;
 }
 
 }  // namespace
