@@ -28,18 +28,13 @@ void Limiter::Check(const LimitRequest& request, bool spend, DecisionCallback do
   remote_->Check(request, spend,
                  [this, request, spend, admission, start,
                   done = std::move(done)](const absl::StatusOr<Decision>& decision) {
-                   if (observer_.on_remote_result) {
-                     observer_.on_remote_result(decision.status(),
-                                                std::chrono::steady_clock::now() - start);
-                   }
+                   RecordRemoteResult(admission, decision.status(), start);
                    if (decision.ok()) {
-                     breaker_->RecordSuccess(admission);
                      done(*decision);
                      return;
                    }
                    // The caller gets an answer now, from memory; the breaker decides whether
                    // the next one tries Redis.
-                   breaker_->RecordFailure(admission, decision.status().message());
                    done(memory_.Check(request, spend));
                  });
 }
@@ -53,17 +48,22 @@ void Limiter::ProbeIfDue() {
   const auto start = std::chrono::steady_clock::now();
   const LimitRequest probe{AllowanceId{kProbeKey, Algorithm::kFixedWindow, 1000}, int64_t{1} << 40,
                            1};
-  remote_->Check(
-      probe, /*spend=*/true, [this, admission, start](const absl::StatusOr<Decision>& decision) {
-        if (observer_.on_remote_result) {
-          observer_.on_remote_result(decision.status(), std::chrono::steady_clock::now() - start);
-        }
-        if (decision.ok()) {
-          breaker_->RecordSuccess(admission);
-        } else {
-          breaker_->RecordFailure(admission, decision.status().message());
-        }
-      });
+  remote_->Check(probe, /*spend=*/true,
+                 [this, admission, start](const absl::StatusOr<Decision>& decision) {
+                   RecordRemoteResult(admission, decision.status(), start);
+                 });
+}
+
+void Limiter::RecordRemoteResult(CircuitBreaker::Admission admission, const absl::Status& status,
+                                 std::chrono::steady_clock::time_point start) {
+  if (observer_.on_remote_result) {
+    observer_.on_remote_result(status, std::chrono::steady_clock::now() - start);
+  }
+  if (status.ok()) {
+    breaker_->RecordSuccess(admission);
+  } else {
+    breaker_->RecordFailure(admission, status.message());
+  }
 }
 
 void Limiter::Reset(const AllowanceId& id, ResetCallback done) {

@@ -53,6 +53,10 @@ class Limiter {
   const MemoryStore& memory() const { return memory_; }
 
  private:
+  // Tells the observer and the breaker how a remote call admitted as `admission` went.
+  void RecordRemoteResult(CircuitBreaker::Admission admission, const absl::Status& status,
+                          std::chrono::steady_clock::time_point start);
+
   MemoryStore& memory_;
   RemoteStore* const remote_;
   CircuitBreaker* const breaker_;
